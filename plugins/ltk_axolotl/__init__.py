@@ -1,0 +1,1 @@
+"""Axolotl plugin for ltk recipes."""

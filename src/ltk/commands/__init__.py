@@ -1,0 +1,1 @@
+"""Click commands of the pipeline stages; each module stays thin and imports lazily."""

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: sets up .venv (see tools/setup.sh) and runs the whole test suite offline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+. .venv/bin/activate
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+python -m pytest -q "$@"
