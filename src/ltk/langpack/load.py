@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from ltk.errors import Problem, ValidationError
-from ltk.langpack.schema import LangpackSpec, LocalSource, cross_check
+from ltk.langpack.schema import CANONICAL_FIELDS, LangpackSpec, LocalSource, cross_check
 
 LANGPACK_FILE = "langpack.yml"
 
@@ -79,16 +79,37 @@ def read_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        fix = "fix the YAML syntax at that place"
+        if str(problem).startswith("duplicate key"):
+            fix = "keep only one of the two entries with that key"
+        raise ValidationError([Problem(str(path), where, f"malformed YAML: {problem}", fix=fix)]) from None
+    except RecursionError:
         raise ValidationError(
-            [Problem(str(path), where, f"malformed YAML: {problem}", fix="fix the YAML syntax at that place")]
+            [Problem(str(path), "", "YAML nested too deeply", fix="flatten the document")]
+        ) from None
+    except Exception as exc:
+        # PyYAML's safe constructors raise ValueError, IndexError, AttributeError... for values such as
+        # 2001-02-30 or a bare `!!int`: on untrusted input every one of them is the user's malformed YAML.
+        raise ValidationError(
+            [
+                Problem(
+                    str(path),
+                    "",
+                    f"malformed YAML value: {exc or type(exc).__name__}",
+                    fix="quote the value if it is meant as text, e.g. '2001-02-30'",
+                )
+            ]
         ) from None
 
 
 def resolve_inside(root: Path, relative: str) -> Path:
     root = root.resolve()
-    target = (root / relative).resolve()
-    if target != root and root not in target.parents:
+    try:
+        target = (root / relative).resolve()
+    except (OSError, ValueError, RuntimeError):  # NUL bytes, symlink loops
+        target = None
+    if target is None or (target != root and root not in target.parents):
         raise ValidationError(
             [
                 Problem(
@@ -103,13 +124,22 @@ def resolve_inside(root: Path, relative: str) -> Path:
     return target
 
 
+_UNION_TAGS = ("hf", "local", "url", "package", "ref")
+
+
 def _key_path(loc: tuple) -> str:
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        prev = loc[i - 1] if i else None
+        # pydantic's union branch tags are not keys a user wrote. A tag follows a list index
+        # (corpus.sources[0]) or a parallel set's target/english; elsewhere 'url' is the url field.
+        after_union = isinstance(prev, int) or (
+            prev in ("target", "english") and i >= 2 and loc[i - 2] != "eval"
+        )
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("hf", "local", "url", "package", "ref") or "[" in str(part) or "function-" in str(part):
-            continue  # pydantic's union branch tags are not keys a user wrote
+        elif (part in _UNION_TAGS and after_union) or "[" in str(part) or "function-" in str(part):
+            continue
         else:
             out += ("." if out else "") + str(part)
     return out
@@ -183,6 +213,39 @@ _FIXES = {
     "string_pattern_mismatch": "use only letters, digits, '.', '_' and '-' (hub ids look like owner/name)",
     "too_short": "add at least one entry",
     "string_too_short": "give a non-empty value",
+    "int_parsing": "write a whole number, e.g. 1000",
+    "int_type": "write a whole number, e.g. 1000",
+    "int_from_float": "write a whole number, e.g. 1000",
+    "float_parsing": "write a number, e.g. 0.25",
+    "float_type": "write a number, e.g. 0.25",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "string_type": "write a text value (quote it if it looks like a number)",
+    "list_type": "write a YAML list, e.g. [a, b] or one '- item' per line",
+    "dict_type": "write a mapping: one 'key: value' per line",
+    "model_type": "write a mapping: one 'key: value' per line",
+    "model_attributes_type": "write a mapping: one 'key: value' per line",
+    "finite_number": "write a finite number",
+}
+# Fixes for the schema's own checks (value_error), by the last key of the path.
+_FIELD_FIXES = {
+    "flores": "use a code listed by `ltk langpacks codes`, e.g. swh_Latn",
+    "iso639_1": "use two lower-case letters (e.g. sw), or null if the language has none",
+    "iso639_3": "use three lower-case letters, e.g. swa",
+    "script": "use an ISO 15924 code such as Latn, Ethi or Deva",
+    "language": "make script the same as the part of flores after the underscore",
+    "tiers": "list positive example counts in increasing order, e.g. [1000, 65000, 950000]",
+    "path": "use a relative path inside the langpack folder, e.g. data/corpus.txt",
+    "url": "use an https:// URL",
+    "field_map": f"map only these fields: {', '.join(CANONICAL_FIELDS)}",
+    "reader": "use one of the readers listed in the message",
+    "english": "add an English source (or set ratio: 0 for an ablation), and keep ratio below 1",
+    "local": "set file_format: txt | jsonl | parquet",
+    "instructions": "add a translate, ready_made or from_parallel entry",
+    "translate": "set records: alpaca | sharegpt | messages on that source",
+    "ready_made": "set records: alpaca | sharegpt | messages on that source",
+    "quality": "make min_length_ratio smaller than max_length_ratio",
+    "filters": "make min_chars smaller than max_chars",
 }
 
 
@@ -196,6 +259,13 @@ def problems_from_pydantic(file: str, exc: PydanticValidationError) -> list[Prob
         message = message.removeprefix("Value error, ")
         value = err.get("input")
         fix = _FIXES.get(kind, "")
+        if not fix:
+            last = next((str(p) for p in reversed(key.split(".")) if p), "")
+            fix = _FIELD_FIXES.get(last.split("[")[0], "") or _FIELD_FIXES.get(
+                str(loc[-1]) if loc else "", ""
+            )
+        if not fix and kind == "value_error" and loc and loc[-1] in _UNION_TAGS:
+            fix = "check this source's keys against its kind (see CONTRIBUTING.md)"
         if kind == "extra_forbidden" and loc:
             close = difflib.get_close_matches(str(loc[-1]), _fields_at(LangpackSpec, loc), n=1)
             if close:

@@ -49,6 +49,8 @@ def _check_relative_path(value: str, what: str) -> str:
         raise ValueError(f"{what} must be a relative path inside the langpack folder")
     if ".." in path.parts:
         raise ValueError(f"{what} must not contain '..': paths cannot escape their folder")
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError(f"{what} must not contain control characters")
     return value
 
 
