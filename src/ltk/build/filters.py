@@ -1,0 +1,62 @@
+"""Quality filters with per-language thresholds from ``pack.spec.filters`` (FineWeb-2 style).
+
+``quality_reason`` returns None to keep a document or the reason it is dropped; the caller counts
+reasons. Plain Python on purpose: one pass over the lines, and str methods that run in C.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ltk.langpack.schema import Filters
+
+# Symbols: anything that is neither a word character, a space, nor punctuation a normal sentence uses.
+# Regex scans run in C: far faster than a Python loop over characters.
+_SYMBOL = re.compile(r"[^\w\s.,;:!?'\"()\-–—’‘“”«»…/]")
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_chars: int
+    max_chars: int
+    max_duplicate_line_fraction: float
+    max_short_line_fraction: float
+    short_line_chars: int
+    max_symbol_ratio: float
+    max_digit_ratio: float
+
+    @classmethod
+    def from_spec(cls, f: Filters) -> Thresholds:
+        return cls(
+            f.min_chars,
+            f.max_chars,
+            f.max_duplicate_line_fraction,
+            f.max_short_line_fraction,
+            f.short_line_chars,
+            f.max_symbol_ratio,
+            f.max_digit_ratio,
+        )
+
+
+def quality_reason(text: str, t: Thresholds) -> str | None:
+    n = len(text)
+    if n < t.min_chars:
+        return "too_short"
+    if n > t.max_chars:
+        return "too_long"
+    lines = [line for line in text.split("\n") if line.strip()]
+    if len(lines) >= 3:
+        # Line-level rules only mean something for multi-line documents.
+        if 1 - len(set(lines)) / len(lines) > t.max_duplicate_line_fraction:
+            return "duplicate_lines"
+        short = sum(1 for line in lines if len(line) < t.short_line_chars)
+        if short / len(lines) > t.max_short_line_fraction:
+            return "short_lines"
+    digits = sum(map(text.count, "0123456789")) if text.isascii() else len(_DIGIT.findall(text))
+    if digits / n > t.max_digit_ratio:
+        return "digit_ratio"
+    if len(_SYMBOL.findall(text)) / n > t.max_symbol_ratio:
+        return "symbol_ratio"
+    return None
