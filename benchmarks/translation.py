@@ -1,0 +1,276 @@
+"""Translation speed: naive vs the peer way vs ltk's transformers engine vs ltk's CTranslate2 engine.
+
+    python benchmarks/translation.py            # < 10 minutes on a 2-core CPU
+    python benchmarks/translation.py --quick    # tiny smoke run (seconds), for checking the script
+
+The model is an M2M100ForConditionalGeneration with the exact nllb-200-distilled-600M configuration
+(written out below) and random weights; token ids are fed directly. Random weights never emit EOS, so
+each segment is given an output length (its source length + 10 tokens, the engine's per-segment limit
+with max_length_ratio 1.0) and every variant must decode to it: one at a time, that is exactly the
+segment's length; in a batch, every row runs as long as the batch's longest (as with real generate,
+where a batch runs until its longest translation ends). Useful work is therefore identical across
+variants; tokens/s counts useful output tokens only.
+
+Variants (same segments, same model, one process):
+  naive        one segment per generate call (on an evenly spaced subset; per-segment rate extrapolated)
+  peer         fixed batches of 16 in file order (the closest peer tool's way)
+  ltk          ltk.build.translate.translate_segments with TransformersEngine (sorted, token budget)
+  ltk-ct2      the same loop with CTranslate2Engine (int8 on CPU)
+  dedup        ltk-ct2 on a workload with realistic repeats, with and without translating each
+               distinct segment once
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from ltk.build.translate import (
+    CTranslate2Engine,
+    GenerationSettings,
+    TransformersEngine,
+    TranslationCache,
+    token_budget_batches,
+    translate_segments,
+)
+
+RESULTS = Path(__file__).parent / "results"
+SRC, TGT = "eng_Latn", "swh_Latn"
+
+# facebook/nllb-200-distilled-600M config.json, written out by hand (no hub access here).
+NLLB_600M = {
+    "vocab_size": 256206,
+    "d_model": 1024,
+    "encoder_layers": 12,
+    "decoder_layers": 12,
+    "encoder_attention_heads": 16,
+    "decoder_attention_heads": 16,
+    "encoder_ffn_dim": 4096,
+    "decoder_ffn_dim": 4096,
+    "max_position_embeddings": 1024,
+    "activation_function": "relu",
+    "dropout": 0.1,
+    "attention_dropout": 0.1,
+    "activation_dropout": 0.0,
+    "encoder_layerdrop": 0,
+    "decoder_layerdrop": 0,
+    "init_std": 0.02,
+    "scale_embedding": True,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "decoder_start_token_id": 2,
+    "tie_word_embeddings": True,
+    "use_cache": True,
+    "max_length": 200,
+}
+TINY = {
+    **NLLB_600M,
+    "d_model": 64,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4,
+    "encoder_ffn_dim": 128,
+    "decoder_ffn_dim": 128,
+}
+
+
+def build_model(folder: Path, config: dict) -> None:
+    """Random weights in the given config plus an NLLB tokenizer with a matching vocabulary size."""
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
+
+    torch.manual_seed(0)
+    model = M2M100ForConditionalGeneration(M2M100Config(**config)).eval()
+    model.save_pretrained(folder)
+    # 256,000 plain pieces; the 202 language codes and <mask> are appended as special tokens after them.
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    vocab.update({f"▁p{i}": i for i in range(4, 256000)})
+    NllbTokenizer(vocab=vocab, merges=[]).save_pretrained(folder)
+
+
+class IdsMixin:
+    """Feeds token ids directly: a segment is the string of its ids ("17 2345 999")."""
+
+    def encode(self, texts, src):  # noqa: ANN001, ANN201
+        src_id = self.tokenizer.convert_tokens_to_ids(src)
+        return [[src_id, *map(int, t.split()), self.tokenizer.eos_token_id] for t in texts]
+
+    def decode(self, ids):  # noqa: ANN001, ANN201
+        return " ".join(map(str, ids))
+
+
+class IdsTransformersEngine(IdsMixin, TransformersEngine):
+    pass
+
+
+class IdsCT2Engine(IdsMixin, CTranslate2Engine):
+    pass
+
+
+def workload(n: int, seed: int, repeat_share: float = 0.0) -> list[str]:
+    """Segments with a realistic length spread: log-normal, median ~22 tokens, 4..160 (FLORES-like
+    sentences plus long instruction sentences). With ``repeat_share`` > 0, that share of segments
+    repeats earlier ones, skewed towards a few frequent ones (instruction sets reuse boilerplate)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for _ in range(n):
+        if out and rng.random() < repeat_share:
+            out.append(out[min(len(out) - 1, int(rng.paretovariate(1.2)) - 1)])
+            continue
+        length = max(4, min(160, int(rng.lognormvariate(3.1, 0.6))))
+        out.append(" ".join(str(rng.randrange(4, 256000)) for _ in range(length)))
+    return out
+
+
+def run_generate(engine: TransformersEngine, batches: list[list[str]]) -> tuple[float, int]:
+    """Call the engine's generate on fixed batches (naive and peer ways); returns (seconds, useful tokens)."""
+    start = time.perf_counter()
+    useful = 0
+    for batch in batches:
+        ids = engine.encode(batch, SRC)
+        limits = [engine.settings.limit(len(r)) for r in ids]
+        out = engine.generate(ids, TGT, limits)
+        useful += sum(len(o) for o in out)
+    return time.perf_counter() - start, useful
+
+
+def run_ltk(engine, segments: list[str], batch_tokens: int, cache_dir: Path) -> tuple[float, int, dict]:  # noqa: ANN001
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    cache = TranslationCache(cache_dir)
+    start = time.perf_counter()
+    result = translate_segments(
+        engine, segments, SRC, TGT, cache=cache, batch_tokens=batch_tokens, progress=False
+    )
+    seconds = time.perf_counter() - start
+    cache.close()
+    useful = sum(len(result.ids[s]) for s in segments)  # every occurrence counts as translated output
+    return seconds, useful, result.stats.as_dict()
+
+
+def run_no_dedup(engine, segments: list[str], batch_tokens: int) -> tuple[float, int]:  # noqa: ANN001
+    """ltk's batching over every occurrence (no dedup, no cache): the counterfactual for the dedup gain."""
+    ids = engine.encode(segments, SRC)
+    start = time.perf_counter()
+    useful = 0
+    for batch in token_budget_batches([len(r) for r in ids], batch_tokens):
+        rows = [ids[i] for i in batch]
+        out = engine.generate(rows, TGT, [engine.settings.limit(len(r)) for r in rows])
+        useful += sum(len(o) for o in out)
+    return time.perf_counter() - start, useful
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny model and workload (smoke test)")
+    parser.add_argument("--segments", type=int, default=192)
+    parser.add_argument("--naive-segments", type=int, default=24)
+    parser.add_argument("--batch-tokens", type=int, default=4096)
+    parser.add_argument("--model-dir", help="reuse (or keep) the random model in this folder")
+    parser.add_argument("--length-ratio", type=float, default=1.0, help="output tokens = ratio x source + 10")
+    args = parser.parse_args()
+    n, n_naive = (48, 8) if args.quick else (args.segments, args.naive_segments)
+    torch.set_num_threads(os.cpu_count() or 1)
+    settings = GenerationSettings(
+        max_new_tokens=256, max_length_ratio=args.length_ratio, min_new_tokens=10**6
+    )
+    work = Path(tempfile.mkdtemp(prefix="ltk-bench-"))
+    try:
+        t0 = time.perf_counter()
+        model_dir = Path(args.model_dir) if args.model_dir else work / "model"
+        if not (model_dir / "config.json").exists():
+            build_model(model_dir, TINY if args.quick else NLLB_600M)
+        build_s = time.perf_counter() - t0
+        hf = IdsTransformersEngine(str(model_dir), settings=settings, device="cpu")
+        t0 = time.perf_counter()
+        ct2 = IdsCT2Engine(str(model_dir), settings=settings, device="cpu", cache_dir=work / "ct2")
+        convert_s = time.perf_counter() - t0
+        segments = workload(n, seed=1)
+        step = max(1, n // n_naive)
+        naive_subset = segments[::step][:n_naive]
+        hf.generate(hf.encode(segments[:2], SRC), TGT, [4, 4])  # warm-up (allocator, kernels)
+        ct2.generate(ct2.encode(segments[:2], SRC), TGT, [4, 4])
+
+        rows = {}
+
+        def record(name: str, count: int, seconds: float, useful: int, **extra: object) -> None:
+            rows[name] = {
+                "segments": count,
+                "seconds": round(seconds, 2),
+                "segments_per_s": round(count / seconds, 3),
+                "tokens_per_s": round(useful / seconds, 1),
+                "useful_output_tokens": useful,
+                **extra,
+            }
+            print(
+                f"{name:<10} {count:>4} seg  {seconds:8.1f}s  {count / seconds:7.2f} seg/s  "
+                f"{useful / seconds:8.1f} tok/s",
+                flush=True,
+            )
+
+        s, u = run_generate(hf, [[seg] for seg in naive_subset])
+        record("naive", len(naive_subset), s, u, note=f"every {step}th segment, rate extrapolated")
+        s, u = run_generate(hf, [segments[i : i + 16] for i in range(0, n, 16)])
+        record("peer", n, s, u, note="fixed batches of 16 in file order")
+        s, u, st = run_ltk(hf, segments, args.batch_tokens, work / "cache-hf")
+        record("ltk", n, s, u, batches=st["batches"])
+        s, u, st = run_ltk(ct2, segments, args.batch_tokens, work / "cache-ct2")
+        record("ltk-ct2", n, s, u, batches=st["batches"])
+
+        repeats = workload(n, seed=2, repeat_share=0.35)
+        s_all, u_all = run_no_dedup(ct2, repeats, args.batch_tokens)
+        record("ct2-all", n, s_all, u_all, note="repeats workload, every occurrence translated")
+        s_d, u_d, st = run_ltk(ct2, repeats, args.batch_tokens, work / "cache-dedup")
+        record("ct2-dedup", n, s_d, u_d, distinct=st["distinct"], note="repeats workload, distinct once")
+
+        naive = rows["naive"]["segments_per_s"]
+        ratios = {
+            "ltk_vs_naive": round(rows["ltk"]["segments_per_s"] / naive, 2),
+            "ltk_vs_peer": round(rows["ltk"]["segments_per_s"] / rows["peer"]["segments_per_s"], 2),
+            "ct2_vs_naive": round(rows["ltk-ct2"]["segments_per_s"] / naive, 2),
+            "ct2_vs_ltk": round(rows["ltk-ct2"]["segments_per_s"] / rows["ltk"]["segments_per_s"], 2),
+            "dedup_gain": round(s_all / s_d, 2),
+        }
+        lengths = sorted(len(x.split()) for x in segments)
+        result = {
+            "benchmark": "translation",
+            "date": date.today().isoformat(),
+            "machine": f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), no GPU",
+            "torch": torch.__version__,
+            "model": "M2M100ForConditionalGeneration, nllb-200-distilled-600M config, random weights"
+            if not args.quick
+            else "tiny M2M100 (quick mode)",
+            "workload": {
+                "segments": n,
+                "source_tokens_min_median_max": [lengths[0], lengths[len(lengths) // 2], lengths[-1]],
+                "repeat_share_in_dedup_workload": 0.35,
+                "distinct_in_dedup_workload": len(set(repeats)),
+                "output_tokens_per_segment": f"{args.length_ratio} x source length + 10 (forced)",
+            },
+            "load_average_at_end": os.getloadavg()[0],
+            "batch_tokens": args.batch_tokens,
+            "setup_seconds": {"build_model": round(build_s, 1), "ct2_convert": round(convert_s, 1)},
+            "variants": rows,
+            "ratios": ratios,
+            "targets": {"ltk_vs_naive": ">= 6", "ltk_vs_peer": ">= 2", "ct2_vs_naive": ">= 15"},
+        }
+        print(json.dumps(ratios, indent=2))
+        if not args.quick:
+            RESULTS.mkdir(exist_ok=True)
+            (RESULTS / "translation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

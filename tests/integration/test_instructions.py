@@ -1,0 +1,167 @@
+"""The instruction stage: the ny langpack builds its tiers fully offline from a parallel parquet, and a pack
+with an English set to translate goes through the tiny NLLB, QE (drop reasons counted) and tiers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ltk.build.tiers import build_tiers
+
+
+def _pairs(n: int) -> list[dict]:
+    return [
+        {
+            "id": f"GEN.{i // 30 + 1}.{i % 30 + 1}",
+            "target": f"Mulungu analenga kumwamba ndi dziko lapansi nambala {i}.",
+            "english": f"God created the heaven and the earth, number {i}.",
+            "group": "GEN",
+        }
+        for i in range(n)
+    ]
+
+
+def _write_parallel(out: Path, code: str, name: str, rows: list[dict]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = out / code / "parallel"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), folder / f"{name}.parquet")
+
+
+def _ny_pack(tiers: list[int], **instructions):
+    from ltk.langpack.load import Langpack
+    from ltk.registry import get_langpack
+
+    pack = get_langpack("ny")
+    spec = pack.spec.model_copy(
+        update={"instructions": pack.spec.instructions.model_copy(update={"tiers": tiers, **instructions})}
+    )
+    return Langpack(spec=spec, root=pack.root, origin=pack.origin)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_tiers_nested_deterministic_and_capped() -> None:
+    records = [{"id": f"r{i}", "source": "s", "messages": []} for i in range(250)]
+    english = {f"r{i}": {"id": f"r{i}:en", "source": "s", "messages": []} for i in range(0, 250, 2)}
+    tiers = build_tiers(
+        records, [10, 100, 1000, 5000], seed=3, english_originals=english, bilingual_ratio=0.2
+    )
+    assert [t.name for t in tiers] == ["tier-10", "tier-100", "tier-250"]  # 1000 capped, 5000 dropped
+    assert [t.requested for t in tiers] == [10, 100, 1000]
+    ids = [{r["id"] for r in t.rows} for t in tiers]
+    assert ids[0] < ids[1] < ids[2]
+    # English originals of the tier's own records, round(n * 0.2), capped by how many have one
+    have = [sum(1 for i in tier_ids if i in english) for tier_ids in ids]
+    assert [t.english_rows for t in tiers] == [
+        min(round(n * 0.2), h) for n, h in zip((10, 100, 250), have, strict=True)
+    ]
+    assert all(
+        r["id"][:-3] in ids_
+        for t, ids_ in zip(tiers, ids, strict=True)
+        for r in t.rows
+        if r["id"].endswith(":en")
+    )
+    again = build_tiers(
+        records, [10, 100, 1000, 5000], seed=3, english_originals=english, bilingual_ratio=0.2
+    )
+    assert [t.rows for t in again] == [t.rows for t in tiers]
+    other_seed = build_tiers(records, [10], seed=4)
+    assert {r["id"] for r in other_seed[0].rows} != {r["id"] for r in tiers[0].rows if ":en" not in r["id"]}
+
+
+def test_ny_builds_instruction_tiers_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets import load_dataset
+
+    from ltk.build.instructions import build_instructions
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the optional alpaca source must be skipped, not fetched
+    out = tmp_path / "build"
+    _write_parallel(out, "ny", "bible-verses-train", _pairs(120))
+    pack = _ny_pack([50, 100, 1000])
+    with pytest.warns(UserWarning, match="skipping optional source 'alpaca-cleaned'"):
+        manifest = build_instructions(pack, out, seed=0, progress=False)
+    folder = out / "ny" / "instructions"
+    assert manifest["translation"] is None  # no model needed, none loaded
+    assert manifest["counts"]["from_parallel"] == 240  # both directions
+    assert manifest["counts"]["heldout_prompts"] == 50
+    assert [t["name"] for t in manifest["tiers"]] == ["tier-50", "tier-100", "tier-190"]
+    rows = {t["name"]: _lines(folder / t["path"]) for t in manifest["tiers"]}
+    held = _lines(folder / "heldout_prompts.jsonl")
+    held_ids = {r["id"] for r in held}
+    assert all(r["id"].split(":")[1] == "to_target" for r in held)
+    tier_ids = [{r["id"] for r in rows[n]} for n in ("tier-50", "tier-100", "tier-190")]
+    assert tier_ids[0] < tier_ids[1] < tier_ids[2]
+    assert not held_ids & tier_ids[2]
+    example = next(r for r in rows["tier-190"] if ":to_english:" in r["id"])
+    assert [m["role"] for m in example["messages"]] == ["user", "assistant"]
+    assert example["messages"][1]["content"].startswith("God created")
+    assert "Mulungu analenga" in example["messages"][0]["content"]
+    assert any("Masulirani" in r["messages"][0]["content"] for r in rows["tier-190"])  # Chichewa templates
+    assert any("Translate" in r["messages"][0]["content"] for r in rows["tier-190"])  # English templates
+    on_disk = json.loads((folder / "manifest.json").read_text())
+    assert on_disk["tiers"][0]["sha256"] == manifest["tiers"][0]["sha256"]
+    assert {"what": "parallel:bible-verses-train", "licence": "MIT"} in on_disk["licences"]
+    # datasets (and so TRL) read a tier directly as conversations
+    ds = load_dataset("json", data_files=str(folder / "tier-50" / "train.jsonl"), split="train")
+    assert len(ds) == 50 and ds[0]["messages"][0]["role"] == "user"
+    # same inputs and seed: byte-identical outputs
+    first = {p.name: p.read_bytes() for p in folder.rglob("*.jsonl")}
+    with pytest.warns(UserWarning):
+        build_instructions(pack, out, seed=0, progress=False)
+    assert {p.name: p.read_bytes() for p in folder.rglob("*.jsonl")} == first
+    assert not list((out / "ny").glob("instructions.*"))  # no temp folders left behind
+
+
+@pytest.mark.slow
+def test_translated_source_goes_through_qe_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from ltk.build.instructions import build_instructions
+    from ltk.langpack.load import Langpack
+    from ltk.langpack.schema import LocalSource
+
+    test_translate = pytest.importorskip("test_translate")  # same folder: reuse the tiny NLLB builder
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model = test_translate.build_tiny_nllb(tmp_path / "nllb")
+    root = tmp_path / "pack" / "ny"
+    (root / "data").mkdir(parents=True)
+    records = [
+        {"instruction": f"Write sentence number {i} about the river.", "output": f"The river {i} flows."}
+        for i in range(30)
+    ]
+    records += [{"instruction": "", "output": ""}, {"instruction": 5, "output": "x"}]
+    (root / "data" / "mini.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    source = LocalSource(
+        name="mini", kind="local", path="data/mini.jsonl", records="alpaca", licence="CC0-1.0"
+    )
+    pack = _ny_pack([10, 20], translate=[source])
+    pack = Langpack(
+        spec=pack.spec.model_copy(update={"eval": pack.spec.eval.model_copy(update={"prompts": 5})}),
+        root=root,
+    )
+    out = tmp_path / "build"
+    _write_parallel(out, "ny", "bible-verses-train", _pairs(20))
+    try:
+        manifest = build_instructions(pack, out, translation_model=str(model), progress=False)
+        again = build_instructions(pack, out, translation_model=str(model), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    quality = manifest["quality"]["translated"]
+    assert quality["checked"] == 30
+    assert sum(quality["dropped"].values()) + quality["kept"] == 30
+    assert manifest["dropped"]["empty"] == 1 and manifest["dropped"]["malformed"] == 1
+    assert quality["kept"] < 30  # random weights produce junk that QE must catch
+    assert set(quality["scores"]) >= {"repetition"}
+    assert manifest["translation"]["licence"] == "CC-BY-NC-4.0"
+    assert manifest["run"]["forward"]["translated"] > 0
+    assert again["run"]["forward"]["translated"] == 0 and again["run"]["forward"]["generate_calls"] == 0
+    assert again["run"]["roundtrip"]["generate_calls"] == 0
