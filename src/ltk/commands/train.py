@@ -1,0 +1,80 @@
+"""``ltk train RECIPE``: continual pretraining then SFT from one recipe (TRL, or Axolotl)."""
+
+from __future__ import annotations
+
+import click
+
+from ltk.cli import handle_errors
+
+
+@click.command("train")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option(
+    "--stage",
+    type=click.Choice(["cpt", "sft", "all"]),
+    default="all",
+    show_default=True,
+    help="cpt = continual pretraining, sft = instruction tuning (starts from cpt's result), all = both.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["trl", "axolotl"]),
+    default="trl",
+    show_default=True,
+    help="axolotl runs `axolotl train` (from PATH or .venv-axolotl, see tools/setup_axolotl.sh).",
+)
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop each stage after N optimizer steps.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint; skip finished stages.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved configuration and the data; load nothing.")
+@click.option("--base-model", help="Override base_model (folder, hub id or embedded:smollm2-135m).")
+@click.option("--output-dir", help="Override output_dir (stages write OUTPUT_DIR/cpt and OUTPUT_DIR/sft).")
+@click.option("--tier", type=click.IntRange(min=1), help="Instruction tier for stage 2 (e.g. 1000).")
+@click.option(
+    "--report-to",
+    multiple=True,
+    type=click.Choice(["tensorboard", "wandb"]),
+    help="Log losses to TensorBoard or Weights & Biases too (always: OUTPUT_DIR/<stage>/log.jsonl).",
+)
+@handle_errors
+def train(
+    recipe: str,
+    stage: str,
+    backend: str,
+    max_steps: int | None,
+    resume: bool,
+    dry_run: bool,
+    base_model: str | None,
+    output_dir: str | None,
+    tier: int | None,
+    report_to: tuple[str, ...],
+) -> None:
+    """Train a model from RECIPE: stage 1 continual pretraining, then stage 2 SFT.
+
+    \b
+    Examples:
+      ltk train recipes/ny.yml --dry-run            resolved settings + data, nothing loaded
+      ltk train recipes/ny.yml                      both stages -> runs/ny/cpt, runs/ny/sft
+      ltk train recipes/ny.yml --stage cpt --max-steps 50
+      ltk train recipes/ny.yml --resume             continue after a crash
+      ltk train recipes/sw.yml --backend axolotl    same recipe through Axolotl
+      torchrun --nproc_per_node 2 -m ltk.train recipes/ny.yml   data-parallel (or accelerate launch -m ltk.train)
+
+    The recipe is validated (unknown keys, missing data, base model not found offline, sequence_len
+    beyond the model, tier not built) before any model loads; problems exit with status 2.
+    Each stage's result is in OUTPUT_DIR/<stage>/final (merged weights or adapter, as the recipe says).
+    """
+    from ltk.train.run import train_recipe
+
+    train_recipe(
+        recipe,
+        stage=stage,
+        backend=backend,
+        max_steps=max_steps,
+        resume=resume,
+        dry_run=dry_run,
+        base_model=base_model,
+        output_dir=output_dir,
+        tier=tier,
+        report_to=list(report_to),
+        echo=click.echo,
+    )

@@ -1,0 +1,1 @@
+"""Recipes: Axolotl-compatible YAML plus an ``ltk:`` block; schema, rendering and loading."""

@@ -1,0 +1,204 @@
+"""The recipe format: Axolotl-compatible keys plus one ``ltk:`` block, as strict pydantic models.
+
+The top-level keys are Axolotl's own and describe stage 1 (continual pretraining), so that ``axolotl train``
+runs a rendered recipe as it is. What Axolotl has no key for (the language, the two stages, the English
+mix, evaluation, the vocabulary policy) lives under ``ltk:``; the ltk Axolotl plugin validates that block so
+that its keys are not silently dropped. Unknown keys are errors everywhere.
+
+This module imports only pydantic: the Axolotl plugin imports it inside Axolotl's own environment.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+EMBEDDED_BASE_MODEL = "embedded:smollm2-135m"
+PLUGIN_CLASS = "ltk_axolotl.LtkPlugin"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ------------------------------------------------------------------------------------------- Axolotl side
+class DatasetEntry(Strict):
+    """One entry of Axolotl's ``datasets:`` list (the keys ltk writes; others are rejected)."""
+
+    path: str = Field(min_length=1, description="Local file/folder or hub id.")
+    type: str = Field(description="Axolotl prompt strategy: completion (text) or chat_template (messages).")
+    ds_type: Literal["parquet", "json", "csv", "arrow"] | None = None
+    data_files: str | list[str] | None = None
+    split: str = "train"
+    field: str | None = Field(default=None, description="Text column for type: completion.")
+    field_messages: str | None = Field(default=None, description="Messages column for chat_template.")
+    roles_to_train: list[str] | None = None
+    train_on_eos: Literal["turn", "last", "all", "none"] | None = None
+
+
+class StageOverrides(Strict):
+    """Training settings a stage may set for itself; unset ones fall back to the top-level keys."""
+
+    learning_rate: float | None = Field(default=None, gt=0)
+    lr_scheduler: str | None = None
+    warmup_ratio: float | None = Field(default=None, ge=0, lt=1)
+    micro_batch_size: int | None = Field(default=None, gt=0)
+    gradient_accumulation_steps: int | None = Field(default=None, gt=0)
+    num_epochs: float | None = Field(default=None, gt=0)
+    max_steps: int | None = Field(default=None, gt=0, description="Overrides num_epochs when set.")
+    sequence_len: int | None = Field(default=None, gt=0)
+    adapter: Literal["lora", "full"] | None = Field(default=None, description="lora, or full fine-tuning.")
+    lora_r: int | None = Field(default=None, gt=0)
+    lora_alpha: int | None = Field(default=None, gt=0)
+    lora_dropout: float | None = Field(default=None, ge=0, lt=1)
+    lora_modules_to_save: list[str] | None = Field(
+        default=None, description="Whole modules trained next to LoRA ([] for none), e.g. embed_tokens."
+    )
+
+
+class CptStage(StageOverrides):
+    """Stage 1: continual pretraining on the mixed corpus (``text``), packed."""
+
+    enabled: bool = True
+    data: str = Field(min_length=1, description="Folder of the corpus parquet parts (column text).")
+    merge: bool = Field(
+        default=True, description="Merge the adapter into the weights before stage 2 (else keep training it)."
+    )
+
+
+class SftStage(StageOverrides):
+    """Stage 2: instruction tuning on one translated tier (``messages``), loss on assistant turns only."""
+
+    enabled: bool = True
+    tier: int = Field(gt=0, description="Which instruction tier to train on (its size).")
+    data: str = Field(min_length=1, description="The tier's train.jsonl.")
+    start_from: Literal["cpt", "base"] = Field(default="cpt", description="Stage 1's result, or the base.")
+    assistant_only_loss: bool = True
+    save: Literal["merged", "adapter"] = Field(default="merged", description="How the final model is saved.")
+
+
+class Stages(Strict):
+    cpt: CptStage
+    sft: SftStage
+
+
+class EnglishMix(Strict):
+    ratio: float = Field(ge=0, lt=1, description="English share of pretraining tokens.")
+    premixed: bool = Field(
+        default=True, description="The corpus already holds the English share (ltk build-langpack mixes it)."
+    )
+    data: str | None = Field(default=None, description="English parquet folder, used when not premixed.")
+
+    @model_validator(mode="after")
+    def _data_when_not_premixed(self) -> EnglishMix:
+        if not self.premixed and self.ratio > 0 and not self.data:
+            raise ValueError("premixed: false with ratio > 0 needs data: the English parquet folder")
+        return self
+
+
+class EvalSettings(Strict):
+    enabled: bool = True
+    heldout_target: str | None = Field(default=None, description="Held-out target-language parquet folder.")
+    heldout_english: str | None = Field(default=None, description="Held-out English parquet folder.")
+    prompts: str | None = Field(default=None, description="Held-out prompts (jsonl) for generation checks.")
+    max_documents: int = Field(default=200, gt=0)
+    max_prompts: int = Field(default=50, gt=0)
+    metrics: list[str] = Field(default_factory=lambda: ["bpb"])
+
+
+class Vocabulary(Strict):
+    """keep: the base vocabulary (the study's advice). extend: add target-language pieces, train new rows."""
+
+    policy: Literal["keep", "extend"] = "keep"
+    extend_size: int = Field(default=8_000, gt=0, description="New pieces to add when extending.")
+    training_documents: int = Field(default=50_000, gt=0, description="Corpus documents to train it on.")
+
+
+class LtkBlock(Strict):
+    """What Axolotl has no key for. Validated by ltk and, under Axolotl, by the ltk plugin."""
+
+    langpack: str = Field(min_length=1, description="Langpack code the recipe was rendered from.")
+    langpack_version: int = Field(ge=1)
+    language: str = Field(description="FLORES-200 code of the target language, e.g. nya_Latn.")
+    language_name: str = ""
+    build_dir: str = Field(min_length=1, description="The langpack's build folder, e.g. build/ny.")
+    token_budget: int = Field(gt=0, description="Target-language tokens budgeted by the langpack.")
+    english: EnglishMix
+    stages: Stages
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+    vocabulary: Vocabulary = Field(default_factory=Vocabulary)
+
+
+# ------------------------------------------------------------------------------------------- the recipe
+class Recipe(Strict):
+    """A whole recipe. Top-level keys are Axolotl's and describe stage 1; ``ltk`` holds the rest."""
+
+    base_model: str = Field(min_length=1, description="Hub id, local folder or embedded:smollm2-135m.")
+    tokenizer_config: str | None = None
+    trust_remote_code: bool = False
+    plugins: list[str] = Field(default_factory=lambda: [PLUGIN_CLASS])
+
+    datasets: list[DatasetEntry] = Field(min_length=1)
+    dataset_prepared_path: str | None = None
+    val_set_size: float = Field(default=0.0, ge=0, lt=1)
+    sequence_len: int = Field(default=1024, gt=0)
+    sample_packing: bool = True
+    pad_to_sequence_len: bool = True
+    chat_template: str | None = None
+    eot_tokens: list[str] | None = None
+
+    adapter: Literal["lora"] | None = Field(default="lora", description="lora, or null for full fine-tuning.")
+    lora_r: int = Field(default=64, gt=0)
+    lora_alpha: int = Field(default=128, gt=0)
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    lora_target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    lora_modules_to_save: list[str] | None = None
+    lora_mlp_kernel: bool = False
+    lora_qkv_kernel: bool = False
+    lora_o_kernel: bool = False
+
+    learning_rate: float = Field(default=1e-4, gt=0)
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    optimizer: str = "adamw_torch"
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    micro_batch_size: int = Field(default=4, gt=0)
+    gradient_accumulation_steps: int = Field(default=8, gt=0)
+    num_epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)
+    gradient_checkpointing: bool = False
+
+    output_dir: str = Field(min_length=1, description="Run folder; stages write <output_dir>/cpt and /sft.")
+    logging_steps: int = Field(default=10, gt=0)
+    save_steps: int = Field(default=200, gt=0)
+    save_total_limit: int | None = Field(default=2, gt=0)
+    seed: int = 0
+
+    bf16: bool | Literal["auto"] = "auto"
+    fp16: bool = False
+    tf32: bool = False
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+
+    use_tensorboard: bool = False
+    use_wandb: bool = False
+    wandb_project: str | None = None
+    deepspeed: str | None = Field(default=None, description="DeepSpeed JSON config, passed through.")
+    fsdp: list[str] | None = None
+    fsdp_config: dict | None = None
+
+    ltk: LtkBlock
+
+    @model_validator(mode="after")
+    def _plugin_listed(self) -> Recipe:
+        if PLUGIN_CLASS not in self.plugins:
+            raise ValueError(f"plugins must list {PLUGIN_CLASS} (it validates the ltk: block under Axolotl)")
+        if self.bf16 is True and self.fp16:
+            raise ValueError("bf16 and fp16 cannot both be true")
+        return self
+
+
+STAGE_NAMES = ("cpt", "sft")

@@ -1,0 +1,204 @@
+"""Checks run before any model is loaded: data present, base model findable offline, sequence length the
+model can take, output folder usable. Every problem is gathered and reported at once (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ltk.errors import Problem, UsageError, ValidationError
+from ltk.recipe.load import StageSettings
+from ltk.recipe.schema import Recipe
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or os.environ.get(
+        "TRANSFORMERS_OFFLINE", "0"
+    ).lower() in ("1", "true", "yes")
+
+
+def resolve_base_model(name: str) -> str:
+    """A local folder for ``embedded:...`` names (through ltk.assets); other ids and paths pass through."""
+    if name.startswith("embedded:"):
+        try:
+            from ltk.assets import resolve_model
+        except ImportError as exc:
+            raise UsageError(
+                f"base_model {name!r} needs ltk.assets, which is not available here ({exc})\n"
+                "    fix: give a model folder or hub id as base_model (or --base-model)"
+            ) from None
+        return str(resolve_model(name))
+    return name
+
+
+def model_config_file(name: str) -> Path | None:
+    """config.json of a local folder or of a hub model already in the local cache; None if not found."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path / "config.json" if (path / "config.json").is_file() else None
+    if name.startswith((".", "/", "~")) or path.suffix:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json")
+    except Exception:  # a malformed id is simply "not found"
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def parquet_files(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if folder.is_file() and folder.suffix == ".parquet":
+        return [folder]
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def built_tiers(sft_data: str) -> list[int]:
+    """Tiers that exist next to the recipe's tier file (``.../instructions/tier-N/train.jsonl``)."""
+    instructions = Path(sft_data).parent.parent
+    tiers = []
+    for child in instructions.glob("tier-*/train.jsonl"):
+        suffix = child.parent.name.removeprefix("tier-")
+        if suffix.isdigit():
+            tiers.append(int(suffix))
+    return sorted(tiers)
+
+
+def check_inputs(
+    recipe: Recipe,
+    recipe_file: str,
+    stages: list[StageSettings],
+    *,
+    base_model: str,
+    resume: bool,
+    backend: str = "trl",
+) -> dict:
+    """Validate everything a run needs. Returns facts found on the way (model config, file lists)."""
+    problems: list[Problem] = []
+    facts: dict = {"base_model": base_model, "data": {}}
+    names = {s.stage for s in stages}
+
+    for s in stages:
+        if s.stage == "cpt":
+            files = parquet_files(s.data)
+            facts["data"]["cpt"] = [str(f) for f in files]
+            if not files:
+                problems.append(
+                    Problem(
+                        recipe_file,
+                        "ltk.stages.cpt.data",
+                        "no corpus parquet files found",
+                        s.data,
+                        f"build the corpus first: ltk build-langpack {recipe.ltk.langpack} --stage corpus",
+                    )
+                )
+            if not recipe.ltk.english.premixed and recipe.ltk.english.ratio > 0:
+                english = parquet_files(recipe.ltk.english.data or "")
+                facts["data"]["english"] = [str(f) for f in english]
+                if not english:
+                    problems.append(
+                        Problem(
+                            recipe_file,
+                            "ltk.english.data",
+                            "no English parquet files found (premixed: false needs them)",
+                            recipe.ltk.english.data,
+                            "point it at a folder of parquet files with a text column",
+                        )
+                    )
+        else:
+            facts["data"]["sft"] = [s.data]
+            if not Path(s.data).is_file():
+                tier = recipe.ltk.stages.sft.tier
+                built = built_tiers(s.data)
+                fix = (
+                    f"tiers built: {', '.join(map(str, built))}; pick one with --tier N or set ltk.stages.sft.tier"
+                    if built
+                    else f"build the instruction tiers first: ltk build-langpack {recipe.ltk.langpack} "
+                    "--stage instructions"
+                )
+                problems.append(
+                    Problem(recipe_file, "ltk.stages.sft.data", f"tier {tier} was not built", s.data, fix)
+                )
+
+    # The base model: found locally (folder, embedded asset, hub cache) or allowed to download.
+    config_path = model_config_file(base_model)
+    if config_path is None:
+        if Path(base_model).expanduser().exists() or base_model.startswith((".", "/", "~")):
+            problems.append(
+                Problem(
+                    recipe_file,
+                    "base_model",
+                    "base model folder not found or has no config.json",
+                    base_model,
+                    "give a transformers model folder (config.json + weights)",
+                )
+            )
+        elif _offline():
+            problems.append(
+                Problem(
+                    recipe_file,
+                    "base_model",
+                    "base model not found offline (HF_HUB_OFFLINE is set and it is not in the local cache)",
+                    base_model,
+                    "give a local folder, use embedded:smollm2-135m, or download it while online",
+                )
+            )
+    else:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        facts["model_config"] = {
+            k: config.get(k) for k in ("model_type", "max_position_embeddings", "vocab_size", "hidden_size")
+        }
+        max_pos = config.get("max_position_embeddings")
+        for s in stages:
+            if max_pos and s.sequence_len > max_pos:
+                key = (
+                    "sequence_len"
+                    if s.sequence_len == recipe.sequence_len
+                    else f"ltk.stages.{s.stage}.sequence_len"
+                )
+                problems.append(
+                    Problem(
+                        recipe_file,
+                        key,
+                        f"longer than the model can take (max_position_embeddings {max_pos})",
+                        s.sequence_len,
+                        f"use at most {max_pos}",
+                    )
+                )
+
+    if names == {"sft"} and recipe.ltk.stages.sft.start_from == "cpt":
+        # What stage 1 leaves: final/ (trl backend) or merged/ (axolotl backend, merge-lora).
+        cpt_final = Path(recipe.output_dir) / "cpt" / ("merged" if backend == "axolotl" else "final")
+        marker = "config.json" if backend == "axolotl" else "ltk_stage.json"
+        if not (cpt_final / marker).is_file():
+            problems.append(
+                Problem(
+                    recipe_file,
+                    "ltk.stages.sft.start_from",
+                    "stage 2 starts from stage 1, which has not finished",
+                    str(cpt_final),
+                    "run --stage cpt (or --stage all) first, or set start_from: base",
+                )
+            )
+    for s in stages:
+        out = Path(s.output_dir)
+        if out.exists() and not out.is_dir():
+            problems.append(Problem(recipe_file, "output_dir", "exists and is not a folder", str(out)))
+        elif not resume and any(out.glob("checkpoint-*")) and not (out / "final").exists():
+            problems.append(
+                Problem(
+                    recipe_file,
+                    "output_dir",
+                    f"stage {s.stage} has checkpoints from an unfinished run",
+                    str(out),
+                    "continue it with --resume, or remove the folder to start over",
+                )
+            )
+    for path in (recipe.deepspeed,):
+        if path and not Path(path).is_file():
+            problems.append(Problem(recipe_file, "deepspeed", "config file not found", path))
+    if problems:
+        raise ValidationError(problems)
+    return facts

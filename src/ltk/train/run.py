@@ -1,0 +1,174 @@
+"""``ltk train RECIPE``: validate everything, then run the stages in order (cpt -> sft).
+
+Nothing is loaded before the recipe, the data, the base model's config and the output folders have been
+checked; every problem is reported at once (exit 2). Each stage's ``final/`` appears only when complete,
+so a crash leaves checkpoints (continue with ``--resume``) and never a half-saved model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ltk.errors import UsageError
+from ltk.recipe.load import StageSettings, load_recipe, stage_settings
+from ltk.recipe.schema import Recipe
+
+STAGES = ("cpt", "sft")
+
+
+def select_stages(recipe: Recipe, stage: str) -> list[str]:
+    if stage not in (*STAGES, "all"):
+        raise UsageError(f"unknown stage {stage!r}; use cpt, sft or all")
+    wanted = list(STAGES) if stage == "all" else [stage]
+    enabled = [s for s in wanted if getattr(recipe.ltk.stages, s).enabled]
+    if not enabled:
+        raise UsageError(f"stage {stage!r} is disabled in the recipe (ltk.stages.<stage>.enabled: false)")
+    return enabled
+
+
+def apply_overrides(
+    recipe: Recipe, *, base_model: str | None, output_dir: str | None, tier: int | None
+) -> Recipe:
+    """Command-line overrides, re-validated through the schema."""
+    data = recipe.model_dump(mode="json")
+    if base_model:
+        data["base_model"] = base_model
+    if output_dir:
+        data["output_dir"] = output_dir
+    if tier is not None:
+        sft = data["ltk"]["stages"]["sft"]
+        old = f"tier-{sft['tier']}"
+        sft["data"] = sft["data"].replace(old, f"tier-{tier}") if old in sft["data"] else sft["data"]
+        sft["tier"] = tier
+    return Recipe.model_validate(data)
+
+
+def _count_rows(facts: dict) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    counts: dict[str, Any] = {}
+    for key, files in facts.get("data", {}).items():
+        if key in ("cpt", "english"):
+            counts[key] = {f: pq.ParquetFile(f).metadata.num_rows for f in files}
+        else:
+            counts[key] = {
+                f: len([x for x in Path(f).read_text(encoding="utf-8").splitlines() if x.strip()])
+                for f in files
+            }
+    return counts
+
+
+def describe_plan(recipe: Recipe, settings: list[StageSettings], facts: dict, backend: str) -> str:
+    plan = {
+        "backend": backend,
+        "base_model": recipe.base_model,
+        "base_model_resolved": facts.get("base_model"),
+        "model_config": facts.get("model_config"),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "language": recipe.ltk.language,
+        "english": recipe.ltk.english.model_dump(mode="json"),
+        "vocabulary": recipe.ltk.vocabulary.model_dump(mode="json"),
+        "stages": {s.stage: s.as_dict() for s in settings},
+        "data_rows": _count_rows(facts),
+    }
+    return yaml.safe_dump(plan, sort_keys=False, width=110)
+
+
+def write_run_recipe(recipe: Recipe, recipe_file: str) -> Path | None:
+    """``<output_dir>/recipe.yml``: the recipe as run (overrides applied), for reports and model cards."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    from ltk.recipe.render import recipe_to_yaml
+
+    out = Path(recipe.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dest = out / "recipe.yml"
+    tmp = dest.with_name(f"recipe.yml.tmp-{os.getpid()}")
+    header = f"# The recipe as run by `ltk train {recipe_file}` (command-line overrides applied).\n"
+    tmp.write_text(recipe_to_yaml(recipe, header), encoding="utf-8")
+    os.replace(tmp, dest)
+    return dest
+
+
+def train_recipe(
+    recipe_path: str | Path,
+    *,
+    stage: str = "all",
+    backend: str = "trl",
+    max_steps: int | None = None,
+    resume: bool = False,
+    dry_run: bool = False,
+    base_model: str | None = None,
+    output_dir: str | None = None,
+    tier: int | None = None,
+    report_to: list[str] | None = None,
+    echo: Any = print,
+) -> dict[str, Any]:
+    """Run a recipe. Returns ``{stage: final folder}`` (or the plan, for a dry run)."""
+    from ltk.train.preflight import check_inputs, resolve_base_model
+
+    recipe_file = str(recipe_path)
+    recipe = apply_overrides(
+        load_recipe(recipe_path), base_model=base_model, output_dir=output_dir, tier=tier
+    )
+    names = select_stages(recipe, stage)
+    settings = [stage_settings(recipe, n, max_steps=max_steps) for n in names]
+    resolved = resolve_base_model(recipe.base_model)
+    facts = check_inputs(recipe, recipe_file, settings, base_model=resolved, resume=resume, backend=backend)
+    if dry_run:
+        text = describe_plan(recipe, settings, facts, backend)
+        echo(text)
+        return {"plan": yaml.safe_load(text)}
+    if backend == "axolotl":
+        from ltk.train.axolotl_backend import run_axolotl
+
+        return run_axolotl(recipe, recipe_file, settings, base_model=resolved, resume=resume, echo=echo)
+    if backend != "trl":
+        raise UsageError(f"unknown backend {backend!r}; use trl or axolotl")
+
+    from ltk.train.stages import STAGE_FILE, RunContext, run_cpt, run_sft
+
+    reports = list(report_to or [])
+    if recipe.use_tensorboard and "tensorboard" not in reports:
+        reports.append("tensorboard")
+    if recipe.use_wandb and "wandb" not in reports:
+        reports.append("wandb")
+        if recipe.wandb_project:
+            os.environ.setdefault("WANDB_PROJECT", recipe.wandb_project)
+    missing = [name for name in reports if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(
+            f"--report-to {' '.join(missing)} needs the package(s) installed\n    fix: pip install {' '.join(missing)}"
+        )
+    ctx = RunContext(
+        recipe=recipe,
+        recipe_file=recipe_file,
+        base_model=resolved,
+        resume=resume,
+        report_to=reports,
+        trace_batches=os.environ.get("LTK_TRACE_BATCHES", "") == "1",
+    )
+    write_run_recipe(recipe, recipe_file)
+    results: dict[str, Any] = {}
+    for s in settings:
+        final = Path(s.output_dir) / "final"
+        if resume and (final / STAGE_FILE).is_file():
+            echo(f"[ltk] {s.stage}: already finished at {final}, skipped (--resume)")
+            results[s.stage] = str(final)
+            continue
+        Path(s.output_dir).mkdir(parents=True, exist_ok=True)
+        runner = run_cpt if s.stage == "cpt" else run_sft
+        out = runner(ctx, s)
+        record = json.loads((out / STAGE_FILE).read_text()) if (out / STAGE_FILE).is_file() else {}
+        echo(
+            f"[ltk] {s.stage}: {record.get('global_step')} steps, train loss {record.get('train_loss', 0):.4f}, "
+            f"saved {record.get('saved_as')} model to {out}"
+        )
+        results[s.stage] = str(out)
+    return results

@@ -1,0 +1,407 @@
+"""The two training stages on TRL's SFTTrainer.
+
+Stage 1 (cpt): the corpus' ``text``, tokenized with EOS after every document and packed wrapped with
+document boundaries kept (see :mod:`ltk.train.packing`); LoRA with the embeddings and output layer trainable
+(or full fine-tuning). Stage 2 (sft): the tier's ``messages``, loss on assistant turns only, starting from
+stage 1's merged model (new adapter) or its adapter (trained further). Each stage writes checkpoints to
+``<output_dir>/<stage>/checkpoint-N`` and its result to ``<output_dir>/<stage>/final`` (renamed into place
+when complete, with ``ltk_stage.json``); the same code runs under ``accelerate launch`` / ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ltk import __version__
+from ltk.errors import LtkError
+from ltk.recipe.load import StageSettings
+from ltk.recipe.schema import Recipe
+
+STAGE_FILE = "ltk_stage.json"
+VOCAB_FILE = "ltk_vocab.json"
+
+
+@dataclass
+class RunContext:
+    recipe: Recipe
+    recipe_file: str
+    base_model: str  # resolved: a folder or hub id
+    resume: bool = False
+    report_to: list[str] = field(default_factory=list)
+    trace_batches: bool = False
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def trainer_class(plain_loss: bool) -> Any:
+    """SFTTrainer, or a subclass computing the loss through the model's own forward.
+
+    TRL's fused LM head reads ``lm_head.weight`` directly, which skips PEFT's trainable-token rows on the
+    output side (and fails on its wrapper): with new vocabulary rows, the plain forward is the correct one.
+    """
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    if not plain_loss:
+        return SFTTrainer
+
+    class PlainLossSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+            # use_cache=False keeps packed documents apart (the mask is built from position_ids only then)
+            return Trainer.compute_loss(
+                self, model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch
+            )
+
+    return PlainLossSFTTrainer
+
+
+def _device_flags(recipe: Recipe) -> dict[str, Any]:
+    """Precision and device flags. SFTConfig defaults to bf16=True, which fails on CPU: decide here."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    bf16 = recipe.bf16 if isinstance(recipe.bf16, bool) else (cuda and torch.cuda.is_bf16_supported())
+    return {
+        "use_cpu": not cuda,
+        "bf16": bool(bf16 and cuda),
+        "fp16": bool(recipe.fp16 and cuda),
+        "tf32": True if (recipe.tf32 and cuda) else None,
+    }
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    ckpts = [p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
+
+
+def training_args(ctx: RunContext, s: StageSettings, **extra: Any) -> Any:
+    from trl import SFTConfig
+
+    recipe = ctx.recipe
+    return SFTConfig(
+        output_dir=s.output_dir,
+        per_device_train_batch_size=s.micro_batch_size,
+        gradient_accumulation_steps=s.gradient_accumulation_steps,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type=s.lr_scheduler,
+        warmup_steps=s.warmup_ratio,  # below 1: a ratio of the total steps
+        weight_decay=s.weight_decay,
+        optim=s.optimizer,
+        max_grad_norm=s.max_grad_norm,
+        num_train_epochs=s.num_epochs,
+        max_steps=s.max_steps or -1,
+        logging_steps=recipe.logging_steps,
+        logging_first_step=True,
+        save_steps=recipe.save_steps,
+        save_total_limit=recipe.save_total_limit,
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        gradient_checkpointing=recipe.gradient_checkpointing,
+        report_to=ctx.report_to or "none",
+        max_length=s.sequence_len,
+        deepspeed=recipe.deepspeed,
+        fsdp=" ".join(recipe.fsdp) if recipe.fsdp else None,
+        fsdp_config=recipe.fsdp_config,
+        ddp_find_unused_parameters=False,
+        **_device_flags(recipe),
+        **extra,
+    )
+
+
+def lora_config(s: StageSettings, model_config: Any, *, new_token_ids: list[int] | None = None) -> Any:
+    from peft import LoraConfig
+
+    kwargs: dict[str, Any] = {}
+    if new_token_ids:
+        # Train only the new rows (PEFT keeps tied input/output embeddings tied); never whole matrices.
+        kwargs["trainable_token_indices"] = {"embed_tokens": list(new_token_ids)}
+    elif s.lora_modules_to_save:
+        kwargs["modules_to_save"] = list(s.lora_modules_to_save)
+        if getattr(model_config, "tie_word_embeddings", False):
+            kwargs["ensure_weight_tying"] = True
+    return LoraConfig(
+        r=s.lora_r,
+        lora_alpha=s.lora_alpha,
+        lora_dropout=s.lora_dropout,
+        target_modules=list(s.lora_target_modules),
+        task_type="CAUSAL_LM",
+        **kwargs,
+    )
+
+
+def load_model(path: str, recipe: Recipe) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            path,
+            dtype="float32",  # master weights in fp32; bf16/fp16 come from autocast when enabled
+            attn_implementation=recipe.attn_implementation,
+            trust_remote_code=recipe.trust_remote_code,
+        )
+    except OSError as exc:
+        raise LtkError(f"cannot load model {path!r}: {exc}") from None
+
+
+def load_tokenizer(path: str, recipe: Recipe) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=recipe.trust_remote_code)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _callbacks(ctx: RunContext, s: StageSettings) -> list[Any]:
+    from transformers import TrainerCallback
+
+    log_file = Path(s.output_dir) / "log.jsonl"
+
+    class LossLog(TrainerCallback):
+        """Every logged step (loss, learning rate, grad norm) as a line of ``log.jsonl`` (rank 0 only)."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+            if state.is_world_process_zero and logs:
+                with log_file.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"step": state.global_step, **logs}, sort_keys=True) + "\n")
+
+    callbacks: list[Any] = [LossLog()]
+    callbacks.extend(eval_callbacks(ctx, s))
+    return callbacks
+
+
+def eval_callbacks(ctx: RunContext, s: StageSettings) -> list[Any]:
+    """ltk's evaluation callback (``ltk.evaluate.callbacks``) when present and the recipe enables eval:
+    cheap offline metrics at the end of the stage, written to ``<output_dir>/eval/<stage>.json``."""
+    settings = ctx.recipe.ltk.eval
+    if not settings.enabled:
+        return []
+    try:
+        from ltk.evaluate.callbacks import LtkEvalCallback
+    except ImportError:
+        return []
+    return [
+        LtkEvalCallback(
+            ctx.recipe.ltk.build_dir,
+            ctx.recipe.output_dir,
+            stage=s.stage,
+            metrics=tuple(settings.metrics),
+            max_docs=settings.max_documents,
+            max_prompts=settings.max_prompts,
+        )
+    ]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"ltk": __version__}
+    for name in ("torch", "transformers", "trl", "peft", "datasets", "accelerate"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out
+
+
+def save_final(trainer: Any, tokenizer: Any, s: StageSettings, ctx: RunContext, meta: dict[str, Any]) -> Path:
+    """Write ``<stage>/final`` atomically on the main process (merged weights or the adapter)."""
+    out = Path(s.output_dir) / "final"
+    if trainer.is_world_process_zero():
+        tmp = out.with_name(f"final.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model = trainer.model
+        is_peft = hasattr(model, "peft_config")
+        if is_peft and s.save == "merged":
+            model = model.merge_and_unload()
+            saved_as = "merged"
+        else:
+            saved_as = "adapter" if is_peft else "full"
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        record = {
+            "stage": s.stage,
+            "saved_as": saved_as,
+            "settings": s.as_dict(),
+            "recipe": ctx.recipe_file,
+            "langpack": ctx.recipe.ltk.langpack,
+            "langpack_version": ctx.recipe.ltk.langpack_version,
+            "seed": ctx.recipe.seed,
+            "global_step": trainer.state.global_step,
+            "world_size": trainer.args.world_size,
+            "versions": _library_versions(),
+            "files": {str(p.relative_to(tmp)): _sha256(p) for p in files},
+            **meta,
+        }
+        (tmp / STAGE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    trainer.accelerator.wait_for_everyone()
+    return out
+
+
+def _train(trainer: Any, s: StageSettings, ctx: RunContext) -> dict[str, Any]:
+    ckpt = last_checkpoint(Path(s.output_dir)) if ctx.resume else None
+    if ckpt is not None and is_main_process():
+        print(f"[ltk] {s.stage}: resuming from {ckpt}", flush=True)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    return {
+        "train_loss": result.training_loss,
+        "train_seconds": round(time.perf_counter() - start, 2),
+        "resumed_from": str(ckpt) if ckpt else None,
+    }
+
+
+# ------------------------------------------------------------------------------------------ vocabulary
+def prepare_vocabulary(ctx: RunContext, corpus_files: list[Path]) -> tuple[str, list[int]]:
+    """The tokenizer folder to train with, and the ids of new pieces ([] when the vocabulary is kept)."""
+    vocab = ctx.recipe.ltk.vocabulary
+    if vocab.policy == "keep":
+        return ctx.base_model, []
+    from accelerate import PartialState
+
+    from ltk.train.vocab import corpus_texts, extend_tokenizer
+
+    folder = Path(ctx.recipe.output_dir) / "tokenizer"
+    with PartialState().main_process_first():
+        if not (folder / VOCAB_FILE).is_file() and is_main_process():
+            base_tok = load_tokenizer(ctx.base_model, ctx.recipe)
+            texts = corpus_texts(corpus_files, vocab.training_documents)
+            extended, new_ids = extend_tokenizer(base_tok, texts, vocab.extend_size)
+            tmp = folder.with_name(f"tokenizer.tmp-{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            extended.save_pretrained(tmp)
+            (tmp / VOCAB_FILE).write_text(
+                json.dumps({"base_size": len(base_tok), "new_ids": new_ids, "documents": len(texts)}) + "\n"
+            )
+            os.replace(tmp, folder)
+            print(f"[ltk] vocabulary: {len(new_ids)} new pieces from {len(texts)} documents -> {folder}")
+    new_ids = json.loads((folder / VOCAB_FILE).read_text())["new_ids"]
+    return str(folder), new_ids
+
+
+# ------------------------------------------------------------------------------------------- stage 1
+def run_cpt(ctx: RunContext, s: StageSettings) -> Path:
+    from accelerate import PartialState
+
+    from ltk.train.data import load_corpus
+    from ltk.train.packing import PackedCollator, tokenize_and_pack
+    from ltk.train.preflight import parquet_files
+
+    recipe = ctx.recipe
+    files = parquet_files(s.data)
+    tok_path, new_ids = prepare_vocabulary(ctx, files)
+    tokenizer = load_tokenizer(tok_path, recipe)
+    model = load_model(ctx.base_model, recipe)
+    if new_ids:
+        from ltk.train.vocab import init_new_embeddings
+
+        init_new_embeddings(model, load_tokenizer(ctx.base_model, recipe), tokenizer, new_ids)
+    with PartialState().main_process_first():
+        dataset = load_corpus(recipe, files)
+        packed = tokenize_and_pack(dataset, tokenizer, s.sequence_len)
+    args = training_args(
+        ctx,
+        s,
+        packing=False,  # packed above (wrapped, boundaries kept)
+        padding_free=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+    )
+    peft_config = lora_config(s, model.config, new_token_ids=new_ids) if s.adapter == "lora" else None
+    trace = Path(s.output_dir) / "trace" if ctx.trace_batches else None
+    trainer = trainer_class(plain_loss=bool(new_ids))(
+        model=model,
+        args=args,
+        train_dataset=packed,
+        data_collator=PackedCollator(pad_token_id=tokenizer.pad_token_id, trace_dir=trace),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=_callbacks(ctx, s),
+    )
+    info = _train(trainer, s, ctx)
+    meta = {
+        "base_model": ctx.base_model,
+        "documents": len(dataset),
+        "packed_rows": len(packed),
+        "new_token_ids": len(new_ids),
+        "tokenizer": tok_path,
+        **info,
+    }
+    return save_final(trainer, tokenizer, s, ctx, meta)
+
+
+# ------------------------------------------------------------------------------------------- stage 2
+def _start_of_sft(ctx: RunContext, s: StageSettings) -> tuple[Any, Any, bool, str]:
+    """Model, tokenizer, whether the model already carries a trainable adapter, and where it came from."""
+    recipe = ctx.recipe
+    if recipe.ltk.stages.sft.start_from == "base":
+        return (
+            load_model(ctx.base_model, recipe),
+            load_tokenizer(ctx.base_model, recipe),
+            False,
+            ctx.base_model,
+        )
+    cpt_final = Path(recipe.output_dir) / "cpt" / "final"
+    record = json.loads((cpt_final / STAGE_FILE).read_text())
+    tokenizer = load_tokenizer(str(cpt_final), recipe)
+    if record["saved_as"] in ("merged", "full"):
+        return load_model(str(cpt_final), recipe), tokenizer, False, str(cpt_final)
+    # Stage 1 kept its adapter: load the base (resized if the vocabulary grew) and train that adapter on.
+    from peft import PeftModel
+
+    model = load_model(ctx.base_model, recipe)
+    if len(tokenizer) != model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model = PeftModel.from_pretrained(model, str(cpt_final), is_trainable=True)
+    return model, tokenizer, True, f"{ctx.base_model} + adapter {cpt_final}"
+
+
+def run_sft(ctx: RunContext, s: StageSettings) -> Path:
+    from ltk.train.chat import ensure_training_template
+    from ltk.train.data import load_messages
+
+    model, tokenizer, has_adapter, started_from = _start_of_sft(ctx, s)
+    template = ensure_training_template(tokenizer)
+    dataset = load_messages(s.data)
+    args = training_args(
+        ctx,
+        s,
+        packing=False,
+        assistant_only_loss=ctx.recipe.ltk.stages.sft.assistant_only_loss,
+        dataset_num_proc=None,
+    )
+    peft_config = None
+    if s.adapter == "lora" and not has_adapter:
+        peft_config = lora_config(s, model.config)
+    token_rows = any("trainable_tokens" in name for name, _ in model.named_parameters())
+    trainer = trainer_class(plain_loss=token_rows)(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=_callbacks(ctx, s),
+    )
+    info = _train(trainer, s, ctx)
+    meta = {"started_from": started_from, "examples": len(dataset), "chat_template": template, **info}
+    return save_final(trainer, tokenizer, s, ctx, meta)

@@ -1,0 +1,105 @@
+"""A rendered recipe through real Axolotl (0.19, its own venv: .venv-axolotl) on the tiny model, CPU-safe.
+
+The venv is created by tools/setup_axolotl.sh when missing (about 4 minutes and 4.3 GB, once)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from _train_data import make_recipe, write_build
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = REPO / ".venv-axolotl"
+
+pytestmark = [pytest.mark.slow, pytest.mark.axolotl]
+
+
+@pytest.fixture(scope="module")
+def axolotl_venv() -> Path:
+    if not (VENV / "bin" / "axolotl").is_file():
+        subprocess.run(["bash", str(REPO / "tools" / "setup_axolotl.sh")], check=True, timeout=1800)
+    return VENV
+
+
+def _english_folder(lang_dir: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = lang_dir / "english"
+    folder.mkdir()
+    texts = [f"In the beginning was the word number {i}, and the word was light." for i in range(40)]
+    pq.write_table(pa.table({"text": texts}), folder / "part-00000.parquet")
+    return folder
+
+
+def test_recipe_runs_through_axolotl_with_the_ltk_plugin(
+    axolotl_venv: Path, tmp_path: Path, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    from ltk.train.run import train_recipe
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    lang_dir = write_build(tmp_path)
+    # A target-only corpus: the plugin mixes English in (load_datasets), at the recipe's ratio.
+    corpus = lang_dir / "corpus" / "train" / "part-00000.parquet"
+    table = pq.read_table(corpus)
+    target_only = table.filter(
+        pq.read_table(corpus, columns=["lang"])["lang"].to_numpy(zero_copy_only=False) == "target"
+    )
+    pq.write_table(target_only, corpus)
+    english = _english_folder(lang_dir)
+    recipe = make_recipe(
+        tmp_path,
+        tiny_llama_dir,
+        max_steps=3,
+        save_steps=3,
+        **{"ltk.english.premixed": False, "ltk.english.data": str(english), "ltk.stages.cpt.merge": False},
+    )
+    lines: list[str] = []
+    results = train_recipe(recipe, stage="cpt", backend="axolotl", echo=lines.append)
+    run = tmp_path / "runs" / "ny" / "cpt"
+    assert results == {"cpt": str(run)}
+    assert (run / "adapter_model.safetensors").is_file() and (run / "adapter_config.json").is_file()
+    assert (run / "checkpoint-3").is_dir()
+
+    cfg = yaml.safe_load((run / "axolotl.yml").read_text())
+    assert cfg["plugins"] == ["ltk_axolotl.LtkPlugin"] and cfg["ltk"]["langpack"] == "ny"
+    assert cfg["bf16"] is False and cfg["lora_mlp_kernel"] is False  # CPU-safe keys
+
+    mixed = pq.read_table(run / "ltk-mixed" / "train.parquet")["text"].to_pylist()
+    n_english = sum(t.startswith("In the beginning") for t in mixed)
+    chars_en = sum(len(t) for t in mixed if t.startswith("In the beginning"))
+    assert n_english > 0 and len(mixed) == target_only.num_rows + n_english
+    assert 0.2 <= chars_en / sum(len(t) for t in mixed) <= 0.35  # about the 0.25 ratio
+
+    state = yaml.safe_load((run / "checkpoint-3" / "trainer_state.json").read_text())
+    losses = [e["loss"] for e in state["log_history"] if "loss" in e]
+    assert len(losses) == 3 and all(0 < x < 20 for x in losses)
+
+
+def test_plugin_rejects_unknown_ltk_keys(axolotl_venv: Path, tmp_path: Path, tiny_llama_dir: Path) -> None:
+    write_build(tmp_path)
+    recipe = make_recipe(tmp_path, tiny_llama_dir)
+    data = yaml.safe_load(recipe.read_text())
+    data["ltk"]["stages"]["cpt"]["merj"] = True
+    data["output_dir"] = str(tmp_path / "out")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "AXOLOTL_DO_NOT_TRACK": "1"}
+    env["PATH"] = f"{axolotl_venv / 'bin'}{os.pathsep}{env['PATH']}"
+    proc = subprocess.run(
+        [str(axolotl_venv / "bin" / "axolotl"), "train", str(bad)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "merj" in proc.stdout + proc.stderr
+    assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
