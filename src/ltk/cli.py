@@ -143,3 +143,26 @@ def langpacks_codes(query: str | None) -> None:
 
 
 # Commands of the later stages register below (build, train, eval, report, experiment).
+
+from ltk.commands.translate import translate  # noqa: E402
+
+main.add_command(translate)
+
+from ltk.commands.evaluate import eval_cmd, report_cmd, tokenizer_group  # noqa: E402
+
+main.add_command(eval_cmd)
+main.add_command(report_cmd)
+main.add_command(tokenizer_group)
+
+from ltk.commands.build import build_langpack  # noqa: E402
+
+main.add_command(build_langpack)
+
+from ltk.commands.train import train  # noqa: E402
+
+main.add_command(train)
+
+from ltk.commands.quickstart import experiment, quickstart  # noqa: E402
+
+main.add_command(quickstart)
+main.add_command(experiment)
