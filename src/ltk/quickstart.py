@@ -1,0 +1,384 @@
+"""``ltk quickstart``: the whole job on the embedded default, offline, in about 12 minutes on 2 CPU cores.
+
+    embedded SmolLM2-135M  ->  ltk build-langpack ny  ->  evaluate the base  ->  ltk train (CPT -> SFT,
+    short budgets)  ->  evaluate after each stage  ->  ltk report  ->  headline numbers
+
+The quickstart calls the same library functions as the commands it stands for; nothing here trains or
+evaluates by itself. The only thing it adds is a budget: it writes ``<out>/<code>-quickstart.yml``, the
+langpack's recipe with short step counts and a small evaluation, so a user can rerun or edit exactly what
+ran (``ltk train runs/quickstart/ny-quickstart.yml``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ltk.errors import LtkError, UsageError
+
+QUICKSTART_LANGPACK = "ny"
+EVAL_METRICS = ("bpb", "codeswitch", "chrf")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much the quickstart trains and evaluates. Sized so the full run fits 15 minutes on 2 cores
+    (measured: SmolLM2-135M trains at ~190 tokens/s and scores ~600 tokens/s there)."""
+
+    cpt_steps: int
+    sft_steps: int
+    sequence_len: int
+    cpt_micro_batch: int
+    sft_micro_batch: int
+    cpt_learning_rate: float
+    sft_learning_rate: float
+    eval_docs: int  # held-out documents (Bible chapters) per language for bits per byte
+    eval_prompts: int  # held-out prompts for the code-switch rate
+    eval_pairs: int  # parallel pairs per direction for chrF
+    max_new_tokens: int
+    # bits-per-byte window: 2048 scores a whole held-out chapter in one forward pass (cheapest, most context)
+    eval_context: int
+
+
+FULL = Budget(
+    cpt_steps=30,  # 30 x 4 x 512 = 61k tokens
+    sft_steps=24,
+    sequence_len=512,
+    cpt_micro_batch=4,
+    sft_micro_batch=4,
+    cpt_learning_rate=4e-4,
+    sft_learning_rate=2e-4,
+    eval_docs=4,
+    eval_prompts=8,
+    eval_pairs=8,
+    max_new_tokens=48,
+    eval_context=2048,
+)
+# What CI runs end to end: a handful of steps, a few minutes, the same code path.
+FAST = Budget(
+    cpt_steps=6,
+    sft_steps=3,
+    sequence_len=256,
+    cpt_micro_batch=4,
+    sft_micro_batch=2,
+    cpt_learning_rate=1e-3,
+    sft_learning_rate=2e-4,
+    eval_docs=1,
+    eval_prompts=2,
+    eval_pairs=2,
+    max_new_tokens=16,
+    eval_context=2048,
+)
+
+
+def budget_for(*, fast: bool, max_steps: int | None = None) -> Budget:
+    budget = FAST if fast else FULL
+    if max_steps is not None:
+        if max_steps < 1:
+            raise UsageError(f"--max-steps must be 1 or more (got {max_steps})")
+        budget = replace(budget, cpt_steps=max_steps, sft_steps=max(1, max_steps // 2))
+    return budget
+
+
+class Progress:
+    """``[k/n] step`` lines with elapsed time, so a user always sees where the quickstart is."""
+
+    def __init__(self, total: int, echo: Callable[[str], None]):
+        self.total, self.echo, self.k = total, echo, 0
+        self.start = time.monotonic()
+        self.times: dict[str, float] = {}
+        self._last: tuple[str, float] | None = None
+
+    def step(self, title: str) -> None:
+        self._close()
+        self.k += 1
+        self.echo(f"\n[{self.k}/{self.total}] {title}  (elapsed {self.elapsed()})")
+        self._last = (title, time.monotonic())
+
+    def _close(self) -> None:
+        if self._last:
+            self.times[self._last[0]] = round(time.monotonic() - self._last[1], 1)
+            self._last = None
+
+    def elapsed(self) -> str:
+        s = int(time.monotonic() - self.start)
+        return f"{s // 60}:{s % 60:02d}"
+
+    def done(self) -> dict[str, float]:
+        self._close()
+        return self.times
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def quickstart_recipe(recipe_file: Path, out: Path, budget: Budget) -> Any:
+    """The langpack's rendered recipe with the quickstart's short budgets and ``out`` as run folder."""
+    from ltk.recipe.load import load_recipe
+
+    recipe = load_recipe(recipe_file)
+    stages = recipe.ltk.stages
+    cpt = stages.cpt.model_copy(
+        update={
+            "max_steps": budget.cpt_steps,
+            "learning_rate": budget.cpt_learning_rate,
+            "micro_batch_size": budget.cpt_micro_batch,
+            "gradient_accumulation_steps": 1,
+            "sequence_len": budget.sequence_len,
+            "warmup_ratio": 0.1,
+        }
+    )
+    sft = stages.sft.model_copy(
+        update={
+            "max_steps": budget.sft_steps,
+            "learning_rate": budget.sft_learning_rate,
+            "micro_batch_size": budget.sft_micro_batch,
+            "gradient_accumulation_steps": 1,
+            "sequence_len": budget.sequence_len,
+            "warmup_ratio": 0.1,
+        }
+    )
+    # Evaluation is run by the quickstart itself, on each stage's saved model, with the budget's limits.
+    ltk_block = recipe.ltk.model_copy(
+        update={
+            "stages": stages.model_copy(update={"cpt": cpt, "sft": sft}),
+            "eval": recipe.ltk.eval.model_copy(update={"enabled": False}),
+        }
+    )
+    return recipe.model_copy(
+        update={
+            "ltk": ltk_block,
+            "output_dir": str(out),
+            "sequence_len": budget.sequence_len,
+            "max_steps": budget.cpt_steps,
+            "micro_batch_size": budget.cpt_micro_batch,
+            "gradient_accumulation_steps": 1,
+            "logging_steps": 1,
+            "save_steps": max(budget.cpt_steps, budget.sft_steps),
+            "save_total_limit": 1,
+        }
+    )
+
+
+def write_quickstart_recipe(recipe: Any, path: Path, source: Path) -> Path:
+    """Write the quickstart's recipe; refuse to reuse a run folder that holds a different one."""
+    import os
+
+    from ltk.recipe.load import validate_recipe
+    from ltk.recipe.render import recipe_to_yaml
+
+    validate_recipe(recipe.model_dump(mode="json"), str(path))  # the written file must load again
+    header = (
+        f"# ltk quickstart recipe: {source} with the quickstart's short budgets (written by ltk quickstart).\n"
+        f"# Rerun it:  ltk train {path}\n"
+    )
+    text = recipe_to_yaml(recipe, header)
+    if path.is_file() and path.read_text(encoding="utf-8") != text:
+        raise UsageError(
+            f"{path.parent} holds a quickstart run with other settings ({path} differs), and its models would "
+            f"be reused.\n    fix: pass another --out, or delete {path.parent} to start over"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def model_fingerprint(folder: Path) -> str:
+    """sha256 of the file that records a model folder's weights hashes (ltk's stage or asset manifest)."""
+    import hashlib
+
+    for name in ("ltk_stage.json", "ltk-manifest.json", "config.json"):
+        if (folder / name).is_file():
+            return hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    return str(folder)
+
+
+def evaluate_stage(model: str, build_dir: Path, out: Path, stage: str, budget: Budget) -> dict[str, Any]:
+    """bits per byte (both languages), code-switch rate and chrF of one model, written to out/eval/."""
+    from ltk.evaluate.run import evaluate_model
+
+    stamp = {"budget": asdict(budget), "model_fingerprint": model_fingerprint(Path(model))}
+    cached = out / "eval" / f"{stage}.json"
+    if cached.is_file():  # a rerun after a crash keeps finished evaluations of the same model
+        data = json.loads(cached.read_text(encoding="utf-8"))
+        if data.get("meta", {}).get("quickstart") == stamp:
+            return data
+    return evaluate_model(
+        model,
+        build_dir,
+        out,
+        list(EVAL_METRICS),
+        stage=stage,
+        max_docs=budget.eval_docs,
+        max_prompts=budget.eval_prompts,
+        max_pairs=budget.eval_pairs,
+        context_length=budget.eval_context,
+        max_new_tokens=budget.max_new_tokens,
+        batch_size=8,
+        extra_meta={"quickstart": stamp},
+    )
+
+
+def build_langpack(pack: Any, build_root: Path, recipes_dir: Path, *, seed: int, base_model: str) -> Path:
+    """What ``ltk build-langpack CODE`` does: corpus -> parallel sets -> instruction tiers -> recipe."""
+    from ltk.build.corpus import build_corpus, render_summary
+    from ltk.build.instructions import build_instructions
+    from ltk.build.parallel import build_parallel_sets
+    from ltk.recipe.render import write_recipe
+
+    lang_dir = build_root / pack.code
+    manifest = build_corpus(pack, lang_dir, seed=seed, tokenizer=base_model)
+    _stderr(render_summary(manifest))
+    build_parallel_sets(pack, lang_dir, seed=seed)
+    build_instructions(pack, build_root, seed=seed)
+    return write_recipe(pack, build_root, recipes_dir, base_model=base_model)
+
+
+def headline(out: Path) -> dict[str, Any]:
+    """The numbers a user looks at first, per stage: bits per byte in both languages, code-switch, chrF."""
+    rows: dict[str, Any] = {}
+    for stage in ("base", "cpt", "sft"):
+        file = out / "eval" / f"{stage}.json"
+        if not file.is_file():
+            continue
+        met = json.loads(file.read_text(encoding="utf-8"))["metrics"]
+        row: dict[str, Any] = {}
+        if "bpb" in met:
+            row["target_bpb"] = met["bpb"]["target"]["bits_per_byte"]
+            row["english_bpb"] = met["bpb"]["english"]["bits_per_byte"]
+        if "codeswitch" in met:
+            row["codeswitch_answers"] = met["codeswitch"].get("answer_rate")
+            row["codeswitch_words"] = met["codeswitch"].get("word_rate")
+        if "chrf" in met:
+            row["chrf_to_target"] = met["chrf"]["to_target"]["chrf"]
+            row["chrf_to_english"] = met["chrf"]["to_english"]["chrf"]
+        rows[stage] = row
+    return rows
+
+
+def render_headline(rows: dict[str, Any], language: str, code: str = "tgt") -> str:
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.0f}%"
+
+    lines = [
+        f"{'stage':<6} {language + ' bits/byte':>18} {'English bits/byte':>18} {'code-switch (answers)':>22}"
+        f" {'chrF en->' + code:>11}"
+    ]
+    for stage, r in rows.items():
+        lines.append(
+            f"{stage:<6} {r.get('target_bpb', float('nan')):>18.4f} {r.get('english_bpb', float('nan')):>18.4f}"
+            f" {pct(r.get('codeswitch_answers')):>22} {r.get('chrf_to_target', float('nan')):>11.1f}"
+        )
+    return "\n".join(lines)
+
+
+def run_quickstart(
+    out: Path = Path("runs/quickstart"),
+    *,
+    fast: bool = False,
+    max_steps: int | None = None,
+    seed: int = 0,
+    build_root: Path = Path("build"),
+    recipes_dir: Path = Path("recipes"),
+    base_model: str | None = None,
+    code: str = QUICKSTART_LANGPACK,
+    echo: Callable[[str], None] = _stderr,
+) -> dict[str, Any]:
+    """Run the whole quickstart; returns a summary (paths, headline numbers, seconds per step).
+
+    Every step resumes: a finished corpus, recipe, stage model or evaluation is reused on a rerun.
+    """
+    from ltk.recipe.schema import EMBEDDED_BASE_MODEL
+    from ltk.registry import get_langpack
+
+    out, build_root, recipes_dir = Path(out), Path(build_root), Path(recipes_dir)
+    budget = budget_for(fast=fast, max_steps=max_steps)
+    base_model = base_model or EMBEDDED_BASE_MODEL
+    progress = Progress(6, echo)
+    pack = get_langpack(code)
+    language = pack.spec.language.name
+    echo(
+        f"ltk quickstart: adapt {base_model} to {language} ({pack.spec.language.flores}) "
+        f"{'(fast: a handful of steps)' if fast or max_steps else ''}\n"
+        f"  run folder {out}, build folder {build_root / pack.code}, "
+        f"CPT {budget.cpt_steps} steps x {budget.cpt_micro_batch} x {budget.sequence_len} tokens, "
+        f"SFT {budget.sft_steps} steps"
+    )
+
+    progress.step("base model")
+    from ltk.assets import resolve_model
+
+    base_path = resolve_model(base_model)
+    echo(f"  {base_model} -> {base_path}")
+
+    progress.step(f"ltk build-langpack {pack.code}  (corpus, parallel sets, instruction tiers, recipe)")
+    recipe_file = build_langpack(pack, build_root, recipes_dir, seed=seed, base_model=base_model)
+    build_dir = build_root / pack.code
+    recipe = quickstart_recipe(recipe_file, out, budget)
+    qs_recipe = write_quickstart_recipe(recipe, out / f"{pack.code}-quickstart.yml", recipe_file)
+    echo(f"  recipe {recipe_file}; quickstart budgets in {qs_recipe}")
+
+    progress.step("evaluate the base model (bits per byte, code-switch rate, chrF)")
+    evaluate_stage(base_path, build_dir, out, "base", budget)
+
+    progress.step(f"ltk train {qs_recipe}  (continual pretraining, then SFT)")
+    stage_models = train(qs_recipe)
+
+    progress.step("evaluate after each stage")
+    for stage in ("cpt", "sft"):
+        if stage in stage_models:
+            evaluate_stage(str(stage_models[stage]), build_dir, out, stage, budget)
+
+    progress.step("ltk report")
+    from ltk.evaluate.report import write_report
+
+    written = write_report([out], out / "report")
+    seconds = progress.done()
+    rows = headline(out)
+    summary = {
+        "langpack": pack.code,
+        "base_model": base_model,
+        "recipe": str(qs_recipe),
+        "report": {k: str(v) for k, v in written.items() if not k.startswith("plot:")},
+        "headline": rows,
+        "budget": asdict(budget),
+        "seconds": seconds,
+        "total_seconds": round(sum(seconds.values()), 1),
+    }
+    (out / "quickstart.json").write_text(
+        json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    echo("\n" + render_headline(rows, language, pack.code))
+    if "base" in rows and len(rows) > 1:
+        last = list(rows)[-1]
+        before, after = rows["base"].get("target_bpb"), rows[last].get("target_bpb")
+        if before is not None and after is not None:
+            verdict = "lower (better)" if after < before else "NOT lower: train longer (drop --fast)"
+            echo(f"\n{language} bits per byte {before:.4f} -> {after:.4f} after {last}: {verdict}")
+    echo(f"\nreport: {written['html']}  (markdown: {written['markdown']})")
+    echo(f"done in {progress.elapsed()}")
+    return summary
+
+
+def train(recipe_file: Path) -> dict[str, Path]:
+    """What ``ltk train RECIPE`` does; returns each stage's final model folder."""
+    try:
+        from ltk.train.run import train_recipe
+    except ImportError as exc:
+        raise LtkError(
+            f"training (ltk.train.run.train_recipe) is not available in this install: {exc}"
+        ) from None
+    # resume: a rerun after a crash continues from checkpoints and skips finished stages.
+    result = train_recipe(recipe_file, resume=True, echo=_stderr)
+    models = {stage: Path(result[stage]) for stage in ("cpt", "sft") if stage in result}
+    if not models:
+        raise LtkError(f"training {recipe_file} returned no stage model (got {sorted(result)})")
+    return models

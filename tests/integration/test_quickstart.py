@@ -1,0 +1,52 @@
+"""The quickstart end to end, offline, in its fast form (what CI runs so it cannot silently break):
+embedded SmolLM2-135M -> build-langpack ny -> eval base -> train (CPT, SFT) -> eval -> report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # a few minutes on 2 cores
+
+
+def test_fast_quickstart_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from ltk.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main, ["quickstart", "--fast", "--out", "runs/qs", "--build-dir", "build", "--recipes-dir", "recipes"]
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    out = tmp_path / "runs" / "qs"
+    # The report exists, and is a real page with the plots embedded.
+    html = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html
+    assert (out / "report" / "report.md").is_file()
+    summary = json.loads((out / "quickstart.json").read_text(encoding="utf-8"))
+    rows = summary["headline"]
+    assert set(rows) == {"base", "cpt", "sft"}
+    # Training on Chichewa lowers Chichewa bits per byte, even after a handful of steps.
+    assert rows["cpt"]["target_bpb"] < rows["base"]["target_bpb"]
+    assert rows["sft"]["target_bpb"] < rows["base"]["target_bpb"]
+    for stage in ("base", "cpt", "sft"):
+        assert 0 < rows[stage]["english_bpb"] < 3 and rows[stage]["codeswitch_answers"] is not None
+    # The headline numbers and the report's location were printed.
+    assert "Chichewa bits per byte" in result.output and "report.html" in result.output
+    # The quickstart's own recipe was written and names the run folder; the langpack's recipe too.
+    assert (tmp_path / "recipes" / "ny.yml").is_file()
+    assert "output_dir: runs/qs" in (out / "ny-quickstart.yml").read_text(encoding="utf-8")
+
+    # A rerun resumes: nothing is trained or evaluated again.
+    before = {p: p.stat().st_mtime_ns for p in (out / "eval").glob("*.json")}
+    again = CliRunner().invoke(
+        main, ["quickstart", "--fast", "--out", "runs/qs", "--build-dir", "build", "--recipes-dir", "recipes"]
+    )
+    assert again.exit_code == 0, again.output + repr(again.exception)
+    assert {p: p.stat().st_mtime_ns for p in (out / "eval").glob("*.json")} == before
+    assert "skipped (--resume)" in again.output

@@ -1,0 +1,129 @@
+"""Fast checks of the quickstart's and the experiment's own logic: derived recipes, budgets, verdicts,
+the results table and the plot. (The end-to-end runs are in tests/integration/test_quickstart.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ltk.errors import UsageError
+from ltk.experiment import SCALES, Arm, arm_recipe, arms_for, findings, plot, render_markdown
+from ltk.quickstart import FAST, FULL, budget_for, quickstart_recipe, render_headline, write_quickstart_recipe
+from ltk.recipe.load import load_recipe, stage_settings
+from ltk.recipe.render import write_recipe
+from ltk.registry import get_langpack
+
+
+@pytest.fixture(scope="module")
+def ny_recipe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("qs")
+    return write_recipe(get_langpack("ny"), root / "build", root / "recipes")
+
+
+def test_budget_for() -> None:
+    assert budget_for(fast=False) == FULL and budget_for(fast=True) == FAST
+    b = budget_for(fast=True, max_steps=9)
+    assert (b.cpt_steps, b.sft_steps) == (9, 4)
+    with pytest.raises(UsageError):
+        budget_for(fast=False, max_steps=0)
+
+
+def test_quickstart_recipe_sets_short_budgets(ny_recipe: Path, tmp_path: Path) -> None:
+    recipe = quickstart_recipe(ny_recipe, tmp_path / "run", FAST)
+    path = write_quickstart_recipe(recipe, tmp_path / "run" / "ny-quickstart.yml", ny_recipe)
+    again = load_recipe(path)  # the written file validates and reads back
+    cpt, sft = stage_settings(again, "cpt"), stage_settings(again, "sft")
+    assert (cpt.max_steps, cpt.sequence_len, cpt.micro_batch_size) == (
+        FAST.cpt_steps,
+        256,
+        FAST.cpt_micro_batch,
+    )
+    assert sft.max_steps == FAST.sft_steps and sft.learning_rate == FAST.sft_learning_rate
+    assert cpt.output_dir == str(tmp_path / "run" / "cpt")
+    assert again.ltk.eval.enabled is False  # the quickstart evaluates each stage itself
+    assert again.base_model == "embedded:smollm2-135m"
+    # Same settings: rewriting is a no-op; other settings in the same run folder are refused.
+    write_quickstart_recipe(recipe, path, ny_recipe)
+    with pytest.raises(UsageError, match="other settings"):
+        write_quickstart_recipe(quickstart_recipe(ny_recipe, tmp_path / "run", FULL), path, ny_recipe)
+
+
+def test_experiment_arm_recipes_differ_only_where_the_arm_does(ny_recipe: Path, tmp_path: Path) -> None:
+    base = load_recipe(ny_recipe)
+    sc = SCALES["small"]
+    data = {
+        "corpus_en25": tmp_path / "mixed",
+        "corpus_en0": tmp_path / "en0",
+        "tiers": {n: tmp_path / f"tier-{n}" / "train.jsonl" for n in sc.tiers},
+        "sft_start": tmp_path / "cpt-en25" / "final",
+    }
+    recipes = {
+        a.name: arm_recipe(base, a, sc, tmp_path / a.name, data) for a in arms_for(sc) if a.kind != "base"
+    }
+    en0, en25, vocab = recipes["cpt-en0"], recipes["cpt-en25"], recipes["cpt-en25-vocab+"]
+    assert en0.ltk.english.ratio == 0 and en0.ltk.stages.cpt.data == str(tmp_path / "en0")
+    assert en25.ltk.english.ratio == 0.25 and en25.ltk.stages.cpt.data == str(tmp_path / "mixed")
+    assert vocab.ltk.vocabulary.policy == "extend" and en25.ltk.vocabulary.policy == "keep"
+    s0, s25 = stage_settings(en0, "cpt"), stage_settings(en25, "cpt")
+    # Equal token budgets: same steps, batch and sequence length.
+    assert (s0.max_steps, s0.micro_batch_size, s0.sequence_len) == (s25.max_steps, s25.micro_batch_size, 256)
+    assert s0.learning_rate == s25.learning_rate and en0.seed == en25.seed
+    sft = recipes[f"sft-{sc.tiers[-1]}"]
+    assert sft.base_model == str(tmp_path / "cpt-en25" / "final")
+    assert sft.ltk.stages.sft.tier == sc.tiers[-1] and sft.ltk.stages.cpt.enabled is False
+    assert stage_settings(sft, "sft").num_epochs == 1.0
+
+
+def _row(arm: str, kind: str, tbpb: float, ebpb: float, chrf: float = 10.0, tier: int | None = None) -> dict:
+    return {
+        "arm": arm, "kind": kind, "english_ratio": None, "vocabulary": "keep", "tier": tier,
+        "target_bpb": tbpb, "english_bpb": ebpb, "target_ppl": 30.0, "english_ppl": 2 ** (4 * ebpb),
+        "codeswitch_answers": 0.5, "codeswitch_words": 0.2, "chrf_to_target": chrf, "chrf_to_english": chrf,
+    }  # fmt: skip
+
+
+def test_findings_verdicts() -> None:
+    rows = [
+        _row("base", "base", 2.0, 1.0),
+        _row("cpt-en0", "cpt", 1.6, 1.3),
+        _row("cpt-en25", "cpt", 1.7, 1.05),
+        _row("cpt-en25-vocab+", "cpt", 1.8, 1.05),
+        _row("sft-16", "sft", 1.7, 1.05, chrf=12.0, tier=16),
+        _row("sft-64", "sft", 1.7, 1.05, chrf=15.0, tier=64),
+    ]
+    verdicts = [f["holds"] for f in findings(rows)]
+    assert verdicts == [True, True, True, True, None]
+    rows[2] = _row("cpt-en25", "cpt", 1.7, 1.3)  # English degrades as much with mixing: the claim fails
+    rows[5] = _row("sft-64", "sft", 1.7, 1.05, chrf=11.0, tier=64)
+    verdicts = [f["holds"] for f in findings(rows)]
+    assert verdicts == [True, False, True, False, None]
+
+
+def test_markdown_and_plot(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    rows = [
+        _row("base", "base", 2.0, 1.0),
+        _row("cpt-en0", "cpt", 1.6, 1.3),
+        _row("sft-16", "sft", 1.7, 1.0, tier=16),
+    ]
+    result = {
+        "date": "2026-11-26", "machine": "2-core CPU", "scale": asdict(SCALES["tiny"]), "seed": 0,
+        "base_model": "embedded:smollm2-135m", "langpack": "ny", "rows": rows, "findings": findings(rows),
+        "total_seconds": 60.0,
+    }  # fmt: skip
+    md = render_markdown(result)
+    assert "| cpt-en0 | – | keep | – | 1.6000 | 1.3000 |" in md
+    assert "14.69 -> 198.84" in md and "ltk experiment --scale tiny --seed 0" in md
+    png = plot(result, tmp_path / "findings.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    text = render_headline({"base": {"target_bpb": 2.0, "english_bpb": 1.0, "codeswitch_answers": 0.25,
+                                     "chrf_to_target": 9.5}}, "Chichewa")  # fmt: skip
+    assert "2.0000" in text and "25%" in text
+
+
+def test_arms_cover_the_study() -> None:
+    names = [a.name for a in arms_for(SCALES["full"])]
+    assert names == ["base", "cpt-en0", "cpt-en25", "cpt-en25-vocab+", "sft-64", "sft-256", "sft-1024"]
+    assert Arm("x", "cpt").vocabulary == "keep"
