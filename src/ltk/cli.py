@@ -44,8 +44,11 @@ def main() -> None:
       ltk langpacks show sw          what the Swahili langpack contains
       ltk build-langpack sw          corpus + translated instruction tiers + recipes/sw.yml
       ltk train recipes/sw.yml       continual pretraining, then instruction tuning
-      ltk eval RUN_DIR               bits per byte, code-switching, chrF, judge
-      ltk report RUN_DIR...          HTML/markdown report and a model card
+      ltk eval runs/sw/sft/final --build build/sw --out runs/sw
+                                     bits per byte, code-switching, chrF, premium, judge
+      ltk report runs/sw             HTML/markdown report with plots, and a model card
+
+    Offline, on the embedded default (SmolLM2-135M -> Chichewa): ltk quickstart
 
     Defaults follow Zhao et al. 2024 ("LLaMA Beyond English"): keep the vocabulary, mix English back in,
     and instruction-tune on translated data.

@@ -141,15 +141,16 @@ def test_resume_after_a_killed_build(tmp_path):
         f"build_corpus(load_langpack({str(pack.root)!r}), Path({str(out)!r}), limit=400, tasks=12,"
         " progress=False)"
     )
+    # Its own session, so the kill takes the whole process group (a crash leaves no worker behind).
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     completions = out / ".corpus-work" / "logs" / "completions"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(completions.glob("*"))) < 3 and proc.poll() is None:
         time.sleep(0.02)
     assert proc.poll() is None, "build finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = len(list(completions.glob("*")))
     assert 3 <= done_before < 12
