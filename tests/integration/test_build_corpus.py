@@ -143,7 +143,10 @@ def test_resume_after_a_killed_build(tmp_path):
     )
     # Its own session, so the kill takes the whole process group (a crash leaves no worker behind).
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        [sys.executable, "-c", code],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     completions = out / ".corpus-work" / "logs" / "completions"
     deadline = time.time() + 120
