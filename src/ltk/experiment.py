@@ -20,7 +20,6 @@ automatic verdicts) and ``<out>/findings.png``. Runs resume: a finished arm (mod
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -33,7 +32,7 @@ from typing import Any
 from ltk.errors import LtkError, UsageError
 
 EXPERIMENT_LANGPACK = "ny"
-METRICS = ("bpb", "codeswitch", "chrf")
+
 # The study's numbers (Zhao et al. 2024, "LLaMA Beyond English"), for the table.
 STUDY = {
     "english_ppl_base": 14.69,
@@ -234,40 +233,16 @@ def write_arm_recipe(recipe: Any, path: Path, arm: Arm, scale: Scale) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ evaluation
-def _fingerprint(folder: Path) -> str:
-    for name in ("ltk_stage.json", "ltk-manifest.json", "config.json"):
-        if (folder / name).is_file():
-            return hashlib.sha256((folder / name).read_bytes()).hexdigest()
-    return str(folder)
-
-
 def _plain(value: Any) -> Any:
     """As it reads back from JSON (tuples become lists), so stored stamps compare equal."""
     return json.loads(json.dumps(value))
 
 
 def evaluate_arm(model: Path, build_dir: Path, run_dir: Path, stage: str, scale: Scale) -> dict[str, Any]:
-    from ltk.evaluate.run import evaluate_model
+    from ltk.quickstart import evaluate_once
 
-    stamp = {"scale": _plain(asdict(scale)), "model_fingerprint": _fingerprint(model)}
-    cached = run_dir / "eval" / f"{stage}.json"
-    if cached.is_file():
-        data = json.loads(cached.read_text(encoding="utf-8"))
-        if data.get("meta", {}).get("experiment") == stamp:
-            return data
-    return evaluate_model(
-        str(model),
-        build_dir,
-        run_dir,
-        list(METRICS),
-        stage=stage,
-        max_docs=scale.eval_docs,
-        max_prompts=scale.eval_prompts,
-        max_pairs=scale.eval_pairs,
-        context_length=scale.eval_context,
-        max_new_tokens=scale.max_new_tokens,
-        batch_size=8,
-        extra_meta={"experiment": stamp},
+    return evaluate_once(
+        str(model), build_dir, run_dir, stage, scale, tag="experiment", settings={"scale": asdict(scale)}
     )
 
 

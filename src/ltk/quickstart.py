@@ -201,15 +201,19 @@ def model_fingerprint(folder: Path) -> str:
     return str(folder)
 
 
-def evaluate_stage(model: str, build_dir: Path, out: Path, stage: str, budget: Budget) -> dict[str, Any]:
-    """bits per byte (both languages), code-switch rate and chrF of one model, written to out/eval/."""
+def evaluate_once(
+    model: str, build_dir: Path, out: Path, stage: str, limits: Any, *, tag: str, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """Evaluate one model into out/eval/<stage>.json, unless a finished evaluation of the same model with
+    the same settings is there already (a rerun after a crash keeps it). ``limits`` carries the eval_*
+    budget fields; ``tag`` names who asked (quickstart, experiment) in the result's meta."""
     from ltk.evaluate.run import evaluate_model
 
-    stamp = {"budget": asdict(budget), "model_fingerprint": model_fingerprint(Path(model))}
+    stamp = {**json.loads(json.dumps(settings)), "model_fingerprint": model_fingerprint(Path(model))}
     cached = out / "eval" / f"{stage}.json"
-    if cached.is_file():  # a rerun after a crash keeps finished evaluations of the same model
+    if cached.is_file():
         data = json.loads(cached.read_text(encoding="utf-8"))
-        if data.get("meta", {}).get("quickstart") == stamp:
+        if data.get("meta", {}).get(tag) == stamp:
             return data
     return evaluate_model(
         model,
@@ -217,13 +221,20 @@ def evaluate_stage(model: str, build_dir: Path, out: Path, stage: str, budget: B
         out,
         list(EVAL_METRICS),
         stage=stage,
-        max_docs=budget.eval_docs,
-        max_prompts=budget.eval_prompts,
-        max_pairs=budget.eval_pairs,
-        context_length=budget.eval_context,
-        max_new_tokens=budget.max_new_tokens,
+        max_docs=limits.eval_docs,
+        max_prompts=limits.eval_prompts,
+        max_pairs=limits.eval_pairs,
+        context_length=limits.eval_context,
+        max_new_tokens=limits.max_new_tokens,
         batch_size=8,
-        extra_meta={"quickstart": stamp},
+        extra_meta={tag: stamp},
+    )
+
+
+def evaluate_stage(model: str, build_dir: Path, out: Path, stage: str, budget: Budget) -> dict[str, Any]:
+    """bits per byte (both languages), code-switch rate and chrF of one model, written to out/eval/."""
+    return evaluate_once(
+        model, build_dir, out, stage, budget, tag="quickstart", settings={"budget": asdict(budget)}
     )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ltk.build.qe import DROP_REASONS, QualityReport, Thresholds, distribution, judge, repeated_ngram_fraction
+from ltk.build.qe import DROP_REASONS, QualityReport, distribution, judge, repeated_ngram_fraction
+from ltk.langpack.schema import Quality
 
 EN = "God created the heaven and the earth, and the earth was without form and void."
 NY = "Pachiyambi Mulungu analenga kumwamba ndi dziko lapansi. Ndipo dziko lapansi linali lopanda maonekedwe."
-T = Thresholds()
+T = Quality()
 
 
 def test_good_translation_kept_with_scores() -> None:
@@ -49,9 +50,8 @@ def test_report_counts_and_distributions() -> None:
 
 
 def test_thresholds_from_langpack() -> None:
-    from ltk.langpack.schema import Quality
 
-    strict = Thresholds.from_quality(Quality(min_roundtrip_chrf=95))
+    strict = Quality(min_roundtrip_chrf=95)
     assert not judge(EN, NY, thresholds=strict, target_iso="ny", roundtrip=EN.replace("void", "empty")).keep
 
 

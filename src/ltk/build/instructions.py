@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ltk.build.instruction_formats import BadRecord, to_messages
-from ltk.build.qe import QualityReport, Thresholds, judge, sampled
+from ltk.build.qe import QualityReport, judge, sampled
 from ltk.build.tiers import build_tiers, rank_key
 from ltk.build.translate import (
     DEFAULT_BATCH_TOKENS,
@@ -297,7 +297,7 @@ def build_instructions(
     translated: list[Record] = []
     originals: dict[str, Record] = {}
     quality = QualityReport()
-    thresholds = Thresholds.from_quality(spec.quality)
+    thresholds = spec.quality
     iso = language.iso639_1 or language.iso639_3
     if english:
         model = translation_model or spec.model

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ltk.build.segment import FENCE_RE, PROTECT_RE
+from ltk.langpack.schema import Quality
 
 DROP_REASONS = (
     "empty_translation",
@@ -33,20 +34,6 @@ DROP_REASONS = (
 )
 MIN_CHARS_FOR_RATIO = 20  # short strings ("OK", "5") have meaningless length ratios
 WORD_RE = re.compile(r"\w+", re.UNICODE)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    min_roundtrip_chrf: float = 25.0
-    roundtrip_sample: float = 1.0
-    langid_min_confidence: float = 0.5
-    min_length_ratio: float = 0.4
-    max_length_ratio: float = 3.0
-    max_repeated_ngram_fraction: float = 0.3
-
-    @classmethod
-    def from_quality(cls, quality: Any) -> Thresholds:
-        return cls(**{k: getattr(quality, k) for k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -117,7 +104,7 @@ def judge(
     source: str,
     translated: str,
     *,
-    thresholds: Thresholds,
+    thresholds: Quality,
     target_iso: str,
     lost_spans: int = 0,
     roundtrip: str | None = None,
