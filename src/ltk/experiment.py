@@ -6,7 +6,7 @@ Arms, all from the same base model, seed and build, with equal token budgets for
     base              the embedded SmolLM2-135M-Instruct, untouched
     cpt-en0           continual pretraining on Chichewa only (English ratio 0)
     cpt-en25          continual pretraining with English mixed in at 25% of tokens (ltk's default)
-    cpt-en25-vocab+   the same, with the vocabulary extended by Chichewa pieces (new rows + LoRA trained)
+    cpt-en25-vocab+   the same, with the vocabulary extended by Chichewa pieces (same trained parameters: LoRA + whole embeddings)
     sft-<N>           SFT of cpt-en25 on nested instruction tiers of N examples (one epoch each)
 
 Every model is scored with ``ltk.evaluate``: bits per byte on held-out Chichewa and English books, the
@@ -180,6 +180,9 @@ def arm_recipe(base: Any, arm: Arm, scale: Scale, run_dir: Path, data: dict[str,
         "max_steps": None,
         "enabled": arm.kind == "sft",
         "start_from": "base",  # the base of an SFT arm is cpt-en25's final model (set below)
+        # No warmup: the smallest tier is a handful of steps, and a warmup step at lr 0 would make
+        # the smallest arm an untrained copy of cpt-en25.
+        "warmup_ratio": 0.0,
     }
     if arm.tier is not None:
         sft_update.update(tier=arm.tier, data=str(data["tiers"][arm.tier]))

@@ -159,6 +159,7 @@ def test_vocabulary_extension_trains_only_new_rows_and_lora(tmp_path: Path, tiny
             "ltk.vocabulary.policy": "extend",
             "ltk.vocabulary.extend_size": 24,
             "ltk.stages.cpt.merge": False,
+            "lora_modules_to_save": [],  # embeddings frozen: only the new rows train
         },
     )
     train_recipe(recipe, stage="cpt")
@@ -195,6 +196,36 @@ def test_vocabulary_extension_trains_only_new_rows_and_lora(tmp_path: Path, tiny
     parts = base_tok(first, add_special_tokens=False)["input_ids"]
     assert not torch.allclose(emb[new_ids[0]], old[parts].mean(0))
     assert torch.allclose(emb[new_ids[0]], old[parts].mean(0), atol=0.05)  # trained a little, from there
+
+
+@pytest.mark.slow
+def test_extended_vocabulary_with_whole_embeddings_trains_what_a_kept_one_does(
+    tmp_path: Path, tiny_llama_dir: Path
+) -> None:
+    """With embed_tokens/lm_head in lora_modules_to_save (the ny default), extend and keep train the
+    same parameters: the whole (resized) matrices plus LoRA, so the vocabulary ablation is like-for-like."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    write_build(tmp_path, docs=64)
+    recipe = make_recipe(
+        tmp_path,
+        tiny_llama_dir,
+        max_steps=2,
+        **{
+            "ltk.vocabulary.policy": "extend",
+            "ltk.vocabulary.extend_size": 24,
+            "ltk.stages.cpt.merge": False,
+        },
+    )
+    train_recipe(recipe, stage="cpt")
+    run = tmp_path / "runs" / "ny"
+    new_tok = AutoTokenizer.from_pretrained(run / "tokenizer")
+    adapter = load_file(str(run / "cpt" / "final" / "adapter_model.safetensors"))
+    assert not any("trainable_tokens" in k for k in adapter)
+    whole = [k for k in adapter if "modules_to_save" in k or "embed_tokens" in k]
+    assert whole and all(adapter[k].shape[0] == len(new_tok) for k in whole if adapter[k].ndim == 2)
+    assert any("lora_A" in k for k in adapter)
 
 
 def test_dry_run_prints_plan_and_loads_nothing(tmp_path: Path, tiny_llama_dir: Path) -> None:

@@ -73,6 +73,14 @@ def test_experiment_arm_recipes_differ_only_where_the_arm_does(ny_recipe: Path, 
     assert sft.base_model == str(tmp_path / "cpt-en25" / "final")
     assert sft.ltk.stages.sft.tier == sc.tiers[-1] and sft.ltk.stages.cpt.enabled is False
     assert stage_settings(sft, "sft").num_epochs == 1.0
+    # No warmup in the SFT arms: a warmup step at lr 0 would leave the smallest tier untrained.
+    assert stage_settings(sft, "sft").warmup_ratio == 0.0
+    # Like-for-like vocabulary arms: both train whole embedding matrices plus LoRA.
+    sv, s25c = stage_settings(vocab, "cpt"), s25
+    assert (
+        "embed_tokens" in (sv.lora_modules_to_save or [])
+        and sv.lora_modules_to_save == s25c.lora_modules_to_save
+    )
 
 
 def _row(arm: str, kind: str, tbpb: float, ebpb: float, chrf: float = 10.0, tier: int | None = None) -> dict:

@@ -128,7 +128,7 @@ def experiment(
       base               SmolLM2-135M-Instruct as shipped
       cpt-en0            continual pretraining on Chichewa only (English ratio 0)
       cpt-en25           the same token budget with 25% English mixed in (ltk's default)
-      cpt-en25-vocab+    the same with an extended vocabulary (new rows + LoRA trained)
+      cpt-en25-vocab+    the same with an extended vocabulary (same trained parameters: LoRA + whole embeddings)
       sft-N              SFT of cpt-en25 on nested tiers of N examples (one epoch each)
 
     Writes a table with the study's numbers beside it, automatic verdicts, a JSON file and a plot.

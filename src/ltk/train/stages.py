@@ -123,10 +123,12 @@ def lora_config(s: StageSettings, model_config: Any, *, new_token_ids: list[int]
     from peft import LoraConfig
 
     kwargs: dict[str, Any] = {}
-    if new_token_ids:
-        # Train only the new rows (PEFT keeps tied input/output embeddings tied); never whole matrices.
+    whole_embeddings = "embed_tokens" in (s.lora_modules_to_save or [])
+    if new_token_ids and not whole_embeddings:
+        # Embeddings otherwise frozen: train only the new rows (PEFT keeps tied input/output rows tied).
         kwargs["trainable_token_indices"] = {"embed_tokens": list(new_token_ids)}
     elif s.lora_modules_to_save:
+        # Whole matrices, new rows included: an extended vocabulary trains what a kept one would.
         kwargs["modules_to_save"] = list(s.lora_modules_to_save)
         if getattr(model_config, "tie_word_embeddings", False):
             kwargs["ensure_weight_tying"] = True
