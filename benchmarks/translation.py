@@ -40,6 +40,7 @@ from ltk.build.translate import (
     GenerationSettings,
     TransformersEngine,
     TranslationCache,
+    default_batch_tokens,
     token_budget_batches,
     translate_segments,
 )
@@ -175,7 +176,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny model and workload (smoke test)")
     parser.add_argument("--segments", type=int, default=192)
     parser.add_argument("--naive-segments", type=int, default=24)
-    parser.add_argument("--batch-tokens", type=int, default=4096)
+    parser.add_argument(
+        "--batch-tokens",
+        type=int,
+        default=None,
+        help="token budget (default: each engine's own, as ltk uses)",
+    )
     parser.add_argument("--model-dir", help="reuse (or keep) the random model in this folder")
     parser.add_argument("--length-ratio", type=float, default=1.0, help="output tokens = ratio x source + 10")
     args = parser.parse_args()
@@ -228,7 +234,7 @@ def main() -> None:
         record("ltk-ct2", n, s, u, batches=st["batches"])
 
         repeats = workload(n, seed=2, repeat_share=0.35)
-        s_all, u_all = run_no_dedup(ct2, repeats, args.batch_tokens)
+        s_all, u_all = run_no_dedup(ct2, repeats, args.batch_tokens or default_batch_tokens(ct2))
         record("ct2-all", n, s_all, u_all, note="repeats workload, every occurrence translated")
         s_d, u_d, st = run_ltk(ct2, repeats, args.batch_tokens, work / "cache-dedup")
         record("ct2-dedup", n, s_d, u_d, distinct=st["distinct"], note="repeats workload, distinct once")
@@ -258,7 +264,10 @@ def main() -> None:
                 "output_tokens_per_segment": f"{args.length_ratio} x source length + 10 (forced)",
             },
             "load_average_at_end": os.getloadavg()[0],
-            "batch_tokens": args.batch_tokens,
+            "batch_tokens": {
+                "ltk": args.batch_tokens or default_batch_tokens(hf),
+                "ltk-ct2": args.batch_tokens or default_batch_tokens(ct2),
+            },
             "setup_seconds": {"build_model": round(build_s, 1), "ct2_convert": round(convert_s, 1)},
             "variants": rows,
             "ratios": ratios,

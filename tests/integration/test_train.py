@@ -228,6 +228,27 @@ def test_extended_vocabulary_with_whole_embeddings_trains_what_a_kept_one_does(
     assert any("lora_A" in k for k in adapter)
 
 
+@pytest.mark.slow
+def test_torch_compile_trains_the_same_losses_as_eager(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    """``torch_compile: true`` (inductor) on the packed, block-diagonal path: same losses as eager."""
+    losses = {}
+    for compiled in (False, True):
+        root = tmp_path / str(compiled)
+        write_build(root)
+        recipe = make_recipe(
+            root,
+            tiny_llama_dir,
+            adapter=None,
+            max_steps=3,
+            torch_compile=compiled,
+            **{"ltk.stages.cpt.merge": False},
+        )
+        train_recipe(recipe, stage="cpt")
+        losses[compiled] = [e["loss"] for e in _log(root / "runs" / "ny", "cpt") if "loss" in e]
+    assert len(losses[True]) == 3
+    assert losses[True] == pytest.approx(losses[False], rel=2e-3), losses
+
+
 def test_dry_run_prints_plan_and_loads_nothing(tmp_path: Path, tiny_llama_dir: Path) -> None:
     write_build(tmp_path)
     recipe = make_recipe(tmp_path, tiny_llama_dir)

@@ -121,6 +121,10 @@ def test_target_token_forced_and_batched_equals_single(engine, tmp_path: Path) -
         progress=False,
     )  # fmt: skip
     assert batched.stats.batches == 1 and single.stats.batches == 6  # 6 distinct segments
+    # No budget given: the transformers engine on CPU uses the smaller CPU budget (fastest measured).
+    from ltk.build.translate import CPU_BATCH_TOKENS, default_batch_tokens
+
+    assert engine.device == "cpu" and default_batch_tokens(engine) == CPU_BATCH_TOKENS == 2048
     assert batched.ids == single.ids
     assert all(ids[0] == nya for ids in batched.ids.values())
     # the outputs differ by input (the test could fail), and respect each segment's own length limit

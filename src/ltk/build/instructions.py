@@ -26,7 +26,6 @@ from ltk.build.instruction_formats import BadRecord, to_messages
 from ltk.build.qe import QualityReport, judge, sampled
 from ltk.build.tiers import build_tiers, rank_key
 from ltk.build.translate import (
-    DEFAULT_BATCH_TOKENS,
     NLLB_LICENCE,
     TranslationCache,
     back_translate,
@@ -222,7 +221,7 @@ def build_instructions(
     translation_model: str | None = None,
     device: str | None = None,
     backend: str = "transformers",
-    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    batch_tokens: int | None = None,
     data_dir: Path | None = None,
     progress: bool = True,
 ) -> dict:

@@ -29,9 +29,9 @@ from ltk.cli import handle_errors
 @click.option(
     "--batch-tokens",
     type=int,
-    default=4096,
-    show_default=True,
-    help="Token budget per batch (rows x longest row). Lower it if memory runs out.",
+    default=None,
+    help="Token budget per batch (rows x longest row); default 2048 for transformers on CPU, else 4096. "
+    "Lower it if memory runs out.",
 )
 @click.option(
     "--max-new-tokens",
@@ -58,7 +58,7 @@ def translate(
     tgt: str,
     backend: str,
     limit: int | None,
-    batch_tokens: int,
+    batch_tokens: int | None,
     max_new_tokens: int,
     beams: int,
     cache_dir: str | None,

@@ -157,7 +157,7 @@ _SECTIONS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("Outputs", ("output_dir", "logging_steps", "save_steps", "save_total_limit", "seed")),
-    ("Precision and attention", ("bf16", "fp16", "tf32", "attn_implementation")),
+    ("Precision and attention", ("bf16", "fp16", "tf32", "attn_implementation", "torch_compile")),
     (
         "Logging and scale-out (passed through)",
         ("use_tensorboard", "use_wandb", "wandb_project", "deepspeed", "fsdp", "fsdp_config"),

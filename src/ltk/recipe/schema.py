@@ -182,6 +182,11 @@ class Recipe(Strict):
     fp16: bool = False
     tf32: bool = False
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    torch_compile: bool = Field(
+        default=False,
+        description="torch.compile the model (inductor): fuses elementwise work; on SmolLM2-135M, 2-core CPU, "
+        "same tokens/s and ~15% less peak memory after 1.5-3 min of compiling. For long runs.",
+    )
 
     use_tensorboard: bool = False
     use_wandb: bool = False
