@@ -319,3 +319,48 @@ def test_sigkill_mid_run_resumes_to_identical_output(nllb_dir: Path, tmp_path: P
     assert rows[0] == rows[1] == distinct_total  # nothing lost, nothing duplicated
     assert rows_after_kill < distinct_total  # it really was killed mid-way
     assert f"{rows_after_kill:,} cached" in resumed.stderr
+
+
+@pytest.mark.slow
+def test_two_ranks_under_torchrun_split_the_work_and_match_one_process(
+    nllb_dir: Path, tmp_path: Path
+) -> None:
+    """``torchrun --nproc_per_node 2 ltk translate``: each rank translates its share into its own cache
+    file, rank 0 writes the output, byte-identical to a one-process run; nothing translated twice."""
+    src = tmp_path / "in.jsonl"
+    _write_input(src, 60)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    reference = tmp_path / "reference.jsonl"
+    single = subprocess.run(
+        _translate_cmd(nllb_dir, src, reference, tmp_path / "cache-one"), env=env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr
+    out = tmp_path / "two-ranks.jsonl"
+    cache = tmp_path / "cache-two"
+    launch = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "--no-python",
+    ]
+    both = subprocess.run(
+        [*launch, *_translate_cmd(nllb_dir, src, out, cache)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert both.returncode == 0, both.stderr[-3000:]
+    assert out.read_bytes() == reference.read_bytes()
+    sources = []
+    for rank in (0, 1):
+        with sqlite3.connect(cache / "translations" / f"translations-rank{rank}.sqlite") as conn:
+            sources.append({row[0] for row in conn.execute("SELECT source FROM translations")})
+    with sqlite3.connect(tmp_path / "cache-one" / "translations" / "translations-rank0.sqlite") as conn:
+        distinct_total = conn.execute("SELECT COUNT(*) FROM translations").fetchone()[0]
+    assert sources[0] and sources[1] and not sources[0] & sources[1]  # both worked, no segment twice
+    assert len(sources[0]) + len(sources[1]) == distinct_total

@@ -498,9 +498,11 @@ def distributed_rank() -> tuple[int, int, Any]:
     """(rank, world size, state) under torchrun / accelerate launch; (0, 1, None) in a plain process."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, 1, None
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # Without cpu=True accelerate treats a CPU-only torchrun as one process (every rank would be rank 0).
+    state = PartialState(cpu=not torch.cuda.is_available())
     return state.process_index, state.num_processes, state
 
 
