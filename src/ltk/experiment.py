@@ -45,9 +45,8 @@ STUDY = {
 
 @dataclass(frozen=True)
 class Scale:
-    """How big the experiment is. ``full`` fits 90 minutes on a quiet 2-core CPU (SmolLM2-135M trains at
-    ~190 tokens/s and scores ~600 tokens/s there); ``small`` is a ~20-minute version; ``tiny`` checks the
-    plumbing only."""
+    """How big the experiment is. ``full`` took 66 minutes on the 2-core CPU (limit: 90; LoRA CPT runs at
+    ~140 tokens/s there); ``small`` is a ~20-minute version; ``tiny`` checks the plumbing only."""
 
     name: str
     cpt_steps: int

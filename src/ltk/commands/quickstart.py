@@ -85,7 +85,7 @@ def quickstart(
     type=click.Choice(["full", "small", "tiny"]),
     default="full",
     show_default=True,
-    help="full: ~90 min on 2 cores; small: ~20 min; tiny: checks the plumbing only.",
+    help="full: 66 min measured on 2 cores; small: ~20 min; tiny: checks the plumbing only.",
 )
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed for the build, training and sampling."
@@ -136,7 +136,7 @@ def experiment(
 
     \b
     Examples:
-      ltk experiment                       the recorded experiment (~90 min on 2 cores)
+      ltk experiment                       the recorded experiment (66 min measured on 2 cores)
       ltk experiment --scale small         a ~20-minute version
       ltk experiment --only base --only cpt-en0 --only cpt-en25
     """
