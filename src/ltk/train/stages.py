@@ -46,7 +46,7 @@ def trainer_class(plain_loss: bool) -> Any:
     TRL's fused LM head reads ``lm_head.weight`` directly, which skips PEFT's trainable-token rows on the
     output side (and fails on its wrapper): with new vocabulary rows, the plain forward is the correct one.
     On CPU the plain forward is also the faster one: the fused head saves GPU memory by recomputing the
-    LM head in backward, which cost ~8% of a SmolLM2-135M step here (benchmarks/cpt_throughput.py).
+    LM head in backward, which cost ~8% of a SmolLM2-135M step here (torch.profiler).
     """
     import torch
     from transformers import Trainer
