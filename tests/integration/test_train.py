@@ -143,6 +143,22 @@ def test_resume_continues_from_the_saved_step(tmp_path: Path, tiny_llama_dir: Pa
     assert any("already finished" in line for line in out)
 
 
+def _extended_vocabulary_recipe(tmp_path: Path, tiny_llama_dir: Path, max_steps: int, **overrides) -> Path:
+    """A CPT recipe that extends the vocabulary by up to 24 pieces and keeps the adapter unmerged."""
+    write_build(tmp_path, docs=64)
+    return make_recipe(
+        tmp_path,
+        tiny_llama_dir,
+        max_steps=max_steps,
+        **{
+            "ltk.vocabulary.policy": "extend",
+            "ltk.vocabulary.extend_size": 24,
+            "ltk.stages.cpt.merge": False,
+            **overrides,
+        },
+    )
+
+
 @pytest.mark.slow
 def test_vocabulary_extension_trains_only_new_rows_and_lora(tmp_path: Path, tiny_llama_dir: Path) -> None:
     import torch
@@ -150,18 +166,8 @@ def test_vocabulary_extension_trains_only_new_rows_and_lora(tmp_path: Path, tiny
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    write_build(tmp_path, docs=64)
-    recipe = make_recipe(
-        tmp_path,
-        tiny_llama_dir,
-        max_steps=3,
-        **{
-            "ltk.vocabulary.policy": "extend",
-            "ltk.vocabulary.extend_size": 24,
-            "ltk.stages.cpt.merge": False,
-            "lora_modules_to_save": [],  # embeddings frozen: only the new rows train
-        },
-    )
+    # Embeddings frozen (no lora_modules_to_save): only the new rows train.
+    recipe = _extended_vocabulary_recipe(tmp_path, tiny_llama_dir, 3, lora_modules_to_save=[])
     train_recipe(recipe, stage="cpt")
     run = tmp_path / "runs" / "ny"
     vocab = json.loads((run / "tokenizer" / "ltk_vocab.json").read_text())
@@ -207,17 +213,7 @@ def test_extended_vocabulary_with_whole_embeddings_trains_what_a_kept_one_does(
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
-    write_build(tmp_path, docs=64)
-    recipe = make_recipe(
-        tmp_path,
-        tiny_llama_dir,
-        max_steps=2,
-        **{
-            "ltk.vocabulary.policy": "extend",
-            "ltk.vocabulary.extend_size": 24,
-            "ltk.stages.cpt.merge": False,
-        },
-    )
+    recipe = _extended_vocabulary_recipe(tmp_path, tiny_llama_dir, 2)
     train_recipe(recipe, stage="cpt")
     run = tmp_path / "runs" / "ny"
     new_tok = AutoTokenizer.from_pretrained(run / "tokenizer")

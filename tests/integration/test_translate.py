@@ -270,18 +270,23 @@ def _translate_cmd(nllb_dir: Path, src: Path, dst: Path, cache: Path) -> list[st
     ]  # fmt: skip
 
 
+def _reference_run(nllb_dir: Path, src: Path, tmp_path: Path) -> tuple[Path, Path, dict, str]:
+    """One plain-process translation of ``src``: (output, cache folder, env, stderr)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    reference, cache = tmp_path / "reference.jsonl", tmp_path / "cache-ref"
+    done = subprocess.run(
+        _translate_cmd(nllb_dir, src, reference, cache), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return reference, cache, env, done.stderr
+
+
 @pytest.mark.slow
 def test_sigkill_mid_run_resumes_to_identical_output(nllb_dir: Path, tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     _write_input(src, 120)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    reference = tmp_path / "reference.jsonl"
-    done = subprocess.run(
-        _translate_cmd(nllb_dir, src, reference, tmp_path / "cache-ref"), env=env, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "skipped    empty 1, malformed 1" in done.stderr
+    reference, reference_cache, env, stderr = _reference_run(nllb_dir, src, tmp_path)
+    assert "skipped    empty 1, malformed 1" in stderr
 
     out = tmp_path / "resumed.jsonl"
     cache = tmp_path / "cache"
@@ -314,7 +319,7 @@ def test_sigkill_mid_run_resumes_to_identical_output(nllb_dir: Path, tmp_path: P
     assert out.read_bytes() == reference.read_bytes()
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT COUNT(*), COUNT(DISTINCT source) FROM translations").fetchone()
-    with sqlite3.connect(tmp_path / "cache-ref" / "translations" / "translations-rank0.sqlite") as conn:
+    with sqlite3.connect(reference_cache / "translations" / "translations-rank0.sqlite") as conn:
         distinct_total = conn.execute("SELECT COUNT(*) FROM translations").fetchone()[0]
     assert rows[0] == rows[1] == distinct_total  # nothing lost, nothing duplicated
     assert rows_after_kill < distinct_total  # it really was killed mid-way
@@ -329,13 +334,7 @@ def test_two_ranks_under_torchrun_split_the_work_and_match_one_process(
     file, rank 0 writes the output, byte-identical to a one-process run; nothing translated twice."""
     src = tmp_path / "in.jsonl"
     _write_input(src, 60)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    reference = tmp_path / "reference.jsonl"
-    single = subprocess.run(
-        _translate_cmd(nllb_dir, src, reference, tmp_path / "cache-one"), env=env, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
-    assert single.returncode == 0, single.stderr
+    reference, reference_cache, env, _ = _reference_run(nllb_dir, src, tmp_path)
     out = tmp_path / "two-ranks.jsonl"
     cache = tmp_path / "cache-two"
     launch = [
@@ -360,7 +359,7 @@ def test_two_ranks_under_torchrun_split_the_work_and_match_one_process(
     for rank in (0, 1):
         with sqlite3.connect(cache / "translations" / f"translations-rank{rank}.sqlite") as conn:
             sources.append({row[0] for row in conn.execute("SELECT source FROM translations")})
-    with sqlite3.connect(tmp_path / "cache-one" / "translations" / "translations-rank0.sqlite") as conn:
+    with sqlite3.connect(reference_cache / "translations" / "translations-rank0.sqlite") as conn:
         distinct_total = conn.execute("SELECT COUNT(*) FROM translations").fetchone()[0]
     assert sources[0] and sources[1] and not sources[0] & sources[1]  # both worked, no segment twice
     assert len(sources[0]) + len(sources[1]) == distinct_total
