@@ -51,6 +51,30 @@ def test_normalize_nfc_controls_and_spaces():
     assert normalize_text("\x00\u200b \n ") == ""
 
 
+def test_ascii_fast_paths_match_the_regexes():
+    """Normalisation, the digit/symbol counts and the exact key take a bytes path for ASCII text: same
+    results as the regex / split-and-join versions they replace (written out here as the reference)."""
+    import hashlib
+    import random
+
+    from ltk.build import filters, normalize
+
+    def reference(text: str) -> str:
+        text = normalize._CONTROL.sub("", normalize._ODD_BREAK.sub("\n", text))
+        text = normalize._LINE_EDGES.sub("\n", normalize._SPACES.sub(" ", text))
+        return normalize._BLANKS.sub("\n\n", text).strip()
+
+    rng = random.Random(0)
+    alphabet = [chr(c) for c in range(128)] + ["  ", "\n\n\n", "\r\n", " \n "]
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 300)))
+        assert normalize_text(text) == reference(text)
+        expected = (len(filters._DIGIT.findall(text)), len(filters._SYMBOL.findall(text)))
+        assert filters.digit_and_symbol_counts(text) == expected
+        folded = " ".join(text.lower().split()).encode()
+        assert exact_key(text) == hashlib.blake2b(folded, digest_size=16).digest()
+
+
 def test_pycld2_identifies_chichewa_english_swahili():
     backend = Pycld2Backend()
     (ny_code, ny_conf), (en_code, en_conf), (sw_code, _) = backend.predict([NY, EN, SW])
@@ -118,6 +142,30 @@ def test_minhash_estimates_jaccard_like_datasketch():
             m.update(" ".join(w[i : i + 5]).encode())
         ds.append(m)
     assert abs(ours - truth) < 0.1 and abs(ds[0].jaccard(ds[1]) - truth) < 0.1
+
+
+def test_minhash_batched_equals_one_by_one_and_tracks_jaccard():
+    """One-permutation hashing with densification: batched == single, and the share of equal positions
+    estimates Jaccard similarity without bias over many pairs (short documents included)."""
+    import random
+
+    hasher = MinHasher(128, 5)
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(3000)]
+    errors, texts = [], ["", "one", "two words", "a b c d e", NY, EN, SW]
+    for _ in range(150):
+        words = [rng.choice(vocab) for _ in range(rng.randint(8, 600))]
+        other = list(words)
+        for _ in range(rng.randint(0, len(words) // 3)):
+            other[rng.randrange(len(words))] = rng.choice(vocab)
+        a, b = " ".join(words), " ".join(other)
+        texts += [a, b]
+        est = float(np.mean(hasher.signature(a) == hasher.signature(b)))
+        errors.append(est - _jaccard(a, b))
+    for one, batched in zip(texts, hasher.signatures(texts), strict=True):
+        assert np.array_equal(hasher.signature(one), batched)
+    errors = np.array(errors)
+    assert abs(errors.mean()) < 0.02 and np.sqrt(np.mean(errors**2)) < 0.06
 
 
 def test_minhash_signatures_are_identical_in_another_process():

@@ -15,6 +15,10 @@ from ltk.langpack.schema import Filters
 # Regex scans run in C: far faster than a Python loop over characters.
 _SYMBOL = re.compile(r"[^\w\s.,;:!?'\"()\-–—’‘“”«»…/]")
 _DIGIT = re.compile(r"\d")
+# ASCII text (most documents in Latin-script languages) is counted with bytes.translate, a C table lookup
+# several times faster than a regex scan; the byte sets are derived from the regexes, so counts are equal.
+_ASCII_DIGITS = bytes(c for c in range(128) if _DIGIT.match(chr(c)))
+_ASCII_PLAIN = bytes(c for c in range(128) if not _SYMBOL.match(chr(c)))
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,17 @@ def quality_reason(text: str, t: Thresholds) -> str | None:
         short = sum(1 for line in lines if len(line) < t.short_line_chars)
         if short / len(lines) > t.max_short_line_fraction:
             return "short_lines"
-    digits = sum(map(text.count, "0123456789")) if text.isascii() else len(_DIGIT.findall(text))
+    digits, symbols = digit_and_symbol_counts(text)
     if digits / n > t.max_digit_ratio:
         return "digit_ratio"
-    if len(_SYMBOL.findall(text)) / n > t.max_symbol_ratio:
+    if symbols / n > t.max_symbol_ratio:
         return "symbol_ratio"
     return None
+
+
+def digit_and_symbol_counts(text: str) -> tuple[int, int]:
+    """Characters matching ``\\d`` and symbol characters (see ``_SYMBOL``)."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        return len(raw) - len(raw.translate(None, _ASCII_DIGITS)), len(raw.translate(None, _ASCII_PLAIN))
+    return len(_DIGIT.findall(text)), len(_SYMBOL.findall(text))
