@@ -168,15 +168,17 @@ class TokenCount(PipelineStep):
                 yield doc
             return
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        encode = _batch_encoder(Path(self.tokenizer_dir))
+        from ltk.build.token_count import TokenCounter
+
+        counter = TokenCounter(self.tokenizer_dir)
         buf: list[Document] = []
 
         def flush() -> list[Document]:
             with self.track_time("batch"):
-                ids = encode([d.text for d in buf])
-            for d, x in zip(buf, ids, strict=True):
-                d.metadata["tokens"] = len(x)
-                self.stat_update(f"tokens_{d.metadata['lang']}", value=len(x))
+                counts = counter.counts([d.text for d in buf])
+            for d, n in zip(buf, counts, strict=True):
+                d.metadata["tokens"] = n
+                self.stat_update(f"tokens_{d.metadata['lang']}", value=n)
             return buf
 
         for doc in data:
@@ -186,20 +188,6 @@ class TokenCount(PipelineStep):
                 buf = []
         if buf:
             yield from flush()
-
-
-def _batch_encoder(folder: Path):
-    """Token ids without special tokens. The ``tokenizers`` library reads tokenizer.json directly (the
-    same rules AutoTokenizer applies, without importing transformers, which costs seconds per task)."""
-    if (folder / "tokenizer.json").exists():
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        return lambda texts: [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
-    from transformers import AutoTokenizer
-
-    slow = AutoTokenizer.from_pretrained(folder)
-    return lambda texts: slow(texts, add_special_tokens=False)["input_ids"]
 
 
 class ShardWriter(PipelineStep):
