@@ -2,7 +2,8 @@
 
 Why not datasketch per document: its MinHash hashes shingles one by one in Python (about 4 MB/s here).
 Here word hashes come from one vectorised pass over the UTF-8 bytes, word n-gram shingles are combined
-with numpy, and signatures use one-permutation hashing (one hash per shingle instead of ``num_perm``). Signatures are deterministic across processes and machines (no use of Python's ``hash``).
+with numpy, and signatures use one-permutation hashing (one hash per shingle instead of ``num_perm``).
+Signatures are deterministic across processes and machines (no use of Python's ``hash``).
 
 ``DedupIndex`` keeps first occurrences in the order documents are offered, so the caller's order decides
 which copy survives; it answers exact and near duplicates, and can be queried without inserting (for
@@ -232,11 +233,9 @@ class DedupIndex:
         raw, width = sig.tobytes(), sig.itemsize * self.rows
         return [raw[i * width : (i + 1) * width] for i in range(self.bands)]
 
-    def query(self, key: bytes, sig: np.ndarray | None) -> str | None:
-        """'exact', 'near' or None, against what was inserted so far."""
-        return self._query(key, sig, None)
-
-    def _query(self, key: bytes, sig: np.ndarray | None, bkeys: list[bytes] | None) -> str | None:
+    def query(self, key: bytes, sig: np.ndarray | None, bkeys: list[bytes] | None = None) -> str | None:
+        """'exact', 'near' or None, against what was inserted so far (``bkeys``: the band keys of ``sig``,
+        when the caller has them already)."""
         if key in self.exact:
             return "exact"
         if self.near and sig is not None:
@@ -249,10 +248,7 @@ class DedupIndex:
                         return "near"
         return None
 
-    def add(self, key: bytes, sig: np.ndarray | None) -> None:
-        self._add(key, sig, None)
-
-    def _add(self, key: bytes, sig: np.ndarray | None, bkeys: list[bytes] | None) -> None:
+    def add(self, key: bytes, sig: np.ndarray | None, bkeys: list[bytes] | None = None) -> None:
         self.exact.add(key)
         if self.near and sig is not None:
             j = len(self.sigs)
@@ -262,8 +258,8 @@ class DedupIndex:
 
     def offer(self, key: bytes, sig: np.ndarray | None) -> str | None:
         """Insert unless a duplicate; returns the duplicate kind or None when inserted."""
-        bkeys = self._band_keys(sig) if self.near and sig is not None else None
-        kind = self._query(key, sig, bkeys)
+        bkeys = self._band_keys(sig) if self.near and sig is not None else None  # once for query and add
+        kind = self.query(key, sig, bkeys)
         if kind is None:
-            self._add(key, sig, bkeys)
+            self.add(key, sig, bkeys)
         return kind

@@ -70,11 +70,12 @@ class TokenCounter:
             return
         from tokenizers import Tokenizer
 
-        self._tok = Tokenizer.from_file(str(file))
+        text = file.read_text(encoding="utf-8")  # read once: the tokenizer and the spec checks share it
+        self._tok = Tokenizer.from_str(text)
         self._encode = lambda texts: [
             len(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False)
         ]
-        spec = json.loads(file.read_text(encoding="utf-8"))
+        spec = json.loads(text)
         pattern = _split_pattern(spec)
         if pattern is None:
             return
