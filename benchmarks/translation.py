@@ -1,6 +1,6 @@
 """Translation speed: naive vs the peer way vs ltk's transformers engine vs ltk's CTranslate2 engine.
 
-    python benchmarks/translation.py --segments 96 --naive-segments 8   # 3 rounds, ~20 min on 2 cores
+    python benchmarks/translation.py --segments 96 --naive-segments 8   # 3 rounds, ~25 min on 2 cores
     python benchmarks/translation.py --quick    # tiny smoke run (seconds), for checking the script
 
 The model is an M2M100ForConditionalGeneration with the exact nllb-200-distilled-600M configuration
@@ -15,9 +15,12 @@ across variants, and the script checks it (every variant must return exactly the
 tokens/s counts useful output tokens only.
 
 Variants (same segments, same model, one process):
-  naive        one segment per generate call (on an evenly spaced subset; per-segment rate extrapolated)
-  peer         fixed batches of 16 in file order (the closest peer tool's way)
-  ltk          ltk.build.translate.translate_segments with TransformersEngine (sorted, token budget)
+  naive        one segment per generate call, float32 weights as loaded (on an evenly spaced subset;
+               per-segment rate extrapolated)
+  peer         fixed batches of 16 in file order, float32 (the closest peer tool's way)
+  ltk          ltk.build.translate.translate_segments with TransformersEngine as ltk runs it by default
+               (sorted, token budget, dtype "auto": bfloat16 on a CPU with native bf16 such as AMX)
+  ltk-fp32     the same with float32 weights: separates the batching gain from the dtype gain
   ltk-ct2      the same loop with CTranslate2Engine (int8 on CPU)
   dedup        ltk-ct2 on a workload with realistic repeats, with and without translating each
                distinct segment once
@@ -43,6 +46,7 @@ from ltk.build.translate import (
     GenerationSettings,
     TransformersEngine,
     TranslationCache,
+    cpu_has_native_bf16,
     default_batch_tokens,
     token_budget_batches,
     translate_segments,
@@ -203,7 +207,8 @@ def main() -> None:
         if not (model_dir / MODEL_MARK).exists():
             build_model(model_dir, TINY if args.quick else NLLB_600M)
         build_s = time.perf_counter() - t0
-        hf = IdsTransformersEngine(str(model_dir), settings=settings, device="cpu")
+        hf = IdsTransformersEngine(str(model_dir), settings=settings, device="cpu")  # ltk's default dtype
+        hf32 = IdsTransformersEngine(str(model_dir), settings=settings, device="cpu", dtype="float32")
         t0 = time.perf_counter()
         ct2 = IdsCT2Engine(str(model_dir), settings=settings, device="cpu", cache_dir=work / "ct2")
         convert_s = time.perf_counter() - t0
@@ -211,6 +216,7 @@ def main() -> None:
         step = max(1, n // n_naive)
         naive_subset = segments[::step][:n_naive]
         hf.generate(hf.encode(segments[:2], SRC), TGT, [4, 4])  # warm-up (allocator, kernels)
+        hf32.generate(hf32.encode(segments[:2], SRC), TGT, [4, 4])
         ct2.generate(ct2.encode(segments[:2], SRC), TGT, [4, 4])
 
         rows: dict[str, dict] = {}
@@ -244,12 +250,14 @@ def main() -> None:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", flush=True)
             got = {}
-            s, u = run_generate(hf, [[seg] for seg in naive_subset])
+            s, u = run_generate(hf32, [[seg] for seg in naive_subset])
             got["naive"] = record("naive", naive_subset, s, u, note=f"every {step}th segment, extrapolated")
-            s, u = run_generate(hf, [segments[i : i + 16] for i in range(0, n, 16)])
+            s, u = run_generate(hf32, [segments[i : i + 16] for i in range(0, n, 16)])
             got["peer"] = record("peer", segments, s, u, note="fixed batches of 16 in file order")
             s, u, st = run_ltk(hf, segments, args.batch_tokens, work / f"cache-hf-{r}")
-            got["ltk"] = record("ltk", segments, s, u, batches=st["batches"])
+            got["ltk"] = record("ltk", segments, s, u, batches=st["batches"], dtype=hf.dtype)
+            s, u, st = run_ltk(hf32, segments, args.batch_tokens, work / f"cache-hf32-{r}")
+            got["ltk-fp32"] = record("ltk-fp32", segments, s, u, batches=st["batches"], dtype="float32")
             s, u, st = run_ltk(ct2, segments, args.batch_tokens, work / f"cache-ct2-{r}")
             got["ltk-ct2"] = record("ltk-ct2", segments, s, u, batches=st["batches"])
             rate = {k: v["segments_per_s"] for k, v in got.items()}
@@ -258,6 +266,9 @@ def main() -> None:
                 "ltk_vs_peer": round(rate["ltk"] / rate["peer"], 2),
                 "ct2_vs_naive": round(rate["ltk-ct2"] / rate["naive"], 2),
                 "ct2_vs_ltk": round(rate["ltk-ct2"] / rate["ltk"], 2),
+                "ltk_fp32_vs_naive": round(rate["ltk-fp32"] / rate["naive"], 2),
+                "ltk_fp32_vs_peer": round(rate["ltk-fp32"] / rate["peer"], 2),
+                "dtype_gain": round(rate["ltk"] / rate["ltk-fp32"], 2),
             }
             print(json.dumps(got["ratios"]), flush=True)
             rounds.append(got)
@@ -265,7 +276,7 @@ def main() -> None:
         def median(values: list[float]) -> float:
             return sorted(values)[len(values) // 2]
 
-        for name in ("naive", "peer", "ltk", "ltk-ct2"):
+        for name in ("naive", "peer", "ltk", "ltk-fp32", "ltk-ct2"):
             rows[name] = sorted((g[name] for g in rounds), key=lambda x: x["seconds"])[len(rounds) // 2]
         ratios = {k: median([g["ratios"][k] for g in rounds]) for k in rounds[0]["ratios"]}
 
@@ -294,8 +305,11 @@ def main() -> None:
                 "output_tokens_per_segment": f"{args.length_ratio} x source length + 10 (forced)",
             },
             "load_average_at_end": os.getloadavg()[0],
+            "ltk_dtype": hf.dtype,
+            "cpu_native_bf16": cpu_has_native_bf16(),
             "batch_tokens": {
                 "ltk": args.batch_tokens or default_batch_tokens(hf),
+                "ltk-fp32": args.batch_tokens or default_batch_tokens(hf32),
                 "ltk-ct2": args.batch_tokens or default_batch_tokens(ct2),
             },
             "setup_seconds": {"build_model": round(build_s, 1), "ct2_convert": round(convert_s, 1)},

@@ -84,7 +84,10 @@ def one_thread():
 def engine(nllb_dir: Path):
     from ltk.build.translate import GenerationSettings, TransformersEngine
 
-    return TransformersEngine(str(nllb_dir), settings=GenerationSettings(max_new_tokens=16), device="cpu")
+    # float32 pinned: these tests compare token ids exactly (batched vs single, killed vs uninterrupted).
+    return TransformersEngine(
+        str(nllb_dir), settings=GenerationSettings(max_new_tokens=16), device="cpu", dtype="float32"
+    )
 
 
 SEGMENTS = [
@@ -121,7 +124,7 @@ def test_target_token_forced_and_batched_equals_single(engine, tmp_path: Path) -
         progress=False,
     )  # fmt: skip
     assert batched.stats.batches == 1 and single.stats.batches == 6  # 6 distinct segments
-    # No budget given: the transformers engine on CPU uses the smaller CPU budget (fastest measured).
+    # No budget given: the float32 transformers engine on CPU uses the smaller CPU budget (fastest measured).
     from ltk.build.translate import CPU_BATCH_TOKENS, default_batch_tokens
 
     assert engine.device == "cpu" and default_batch_tokens(engine) == CPU_BATCH_TOKENS == 2048
@@ -212,6 +215,40 @@ def test_ctranslate2_backend_same_interface(nllb_dir: Path, engine, tmp_path: Pa
     assert {s: v[:2] for s, v in single.items()} == {s: v[:2] for s, v in result.ids.items()}
 
 
+def test_dtype_auto_picks_bf16_where_the_cpu_has_it(nllb_dir: Path, engine, tmp_path: Path) -> None:
+    import torch
+
+    from ltk.build.translate import (
+        DEFAULT_BATCH_TOKENS,
+        GenerationSettings,
+        TransformersEngine,
+        TranslationCache,
+        cpu_has_native_bf16,
+        default_batch_tokens,
+        load_engine,
+        resolve_dtype,
+        translate_segments,
+    )
+
+    assert resolve_dtype("auto", "cpu") == ("bfloat16" if cpu_has_native_bf16() else "float32")
+    assert resolve_dtype("float16", "cpu") == "float16"
+    bf = TransformersEngine(
+        str(nllb_dir), settings=GenerationSettings(max_new_tokens=16), device="cpu", dtype="bfloat16"
+    )
+    assert {p.dtype for p in bf.model.parameters()} == {torch.bfloat16}
+    assert bf.model_key == f"{engine.model_key}+bfloat16"  # never shares cache rows with float32
+    assert default_batch_tokens(bf) == DEFAULT_BATCH_TOKENS
+    result = translate_segments(
+        bf, SEGMENTS, "eng_Latn", "nya_Latn", cache=TranslationCache(tmp_path / "bf"), progress=False
+    )
+    nya = bf.tokenizer.convert_tokens_to_ids("nya_Latn")
+    assert all(ids[0] == nya and 1 < len(ids) <= 16 for ids in result.ids.values())
+    with pytest.raises(UsageError, match="unknown dtype 'int4'"):
+        load_engine(str(nllb_dir), dtype="int4")
+    with pytest.raises(UsageError, match="applies to the transformers backend"):
+        load_engine(str(nllb_dir), "ctranslate2", dtype="bfloat16")
+
+
 def test_unsupported_language_lists_supported_codes(engine, nllb_dir: Path) -> None:
     from ltk.build.translate import check_languages, load_engine
 
@@ -263,10 +300,11 @@ def _write_input(path: Path, n: int) -> None:
 
 
 def _translate_cmd(nllb_dir: Path, src: Path, dst: Path, cache: Path) -> list[str]:
+    # float32: a resumed run or a rank batches segments differently, and bf16 may round those apart.
     return [
         str(Path(sys.executable).parent / "ltk"), "translate", str(src), str(dst), "--model", str(nllb_dir),
         "--tgt", "nya_Latn", "--batch-tokens", "40", "--max-new-tokens", "24", "--cache-dir", str(cache),
-        "--quiet",
+        "--dtype", "float32", "--quiet",
     ]  # fmt: skip
 
 

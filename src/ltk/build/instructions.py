@@ -221,6 +221,7 @@ def build_instructions(
     translation_model: str | None = None,
     device: str | None = None,
     backend: str = "transformers",
+    dtype: str = "auto",
     batch_tokens: int | None = None,
     data_dir: Path | None = None,
     progress: bool = True,
@@ -304,6 +305,7 @@ def build_instructions(
             _resolve_model(model),
             backend,
             device=device,
+            dtype=dtype,
             cache_dir=out_dir / "cache",
             languages=(ENGLISH, tgt),
         )
@@ -353,6 +355,7 @@ def build_instructions(
             "model": model,
             "model_key": engine.model_key,
             "backend": backend,
+            "dtype": getattr(engine, "dtype", None) or getattr(engine, "compute_type", None),
             "settings": json.loads(engine.settings.key()),
             "licence": NLLB_LICENCE,
             "segments": forward.stats.segments,

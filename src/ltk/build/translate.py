@@ -26,16 +26,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ltk.errors import LtkError, UsageError
+from ltk.hardware import cpu_has_native_bf16
 from ltk.languages import FLORES_RE
 
 NLLB_LICENCE = "CC-BY-NC-4.0"
-# Token budget per batch (rows x longest row). On CPU the transformers engine is fastest at 2048
+# Token budget per batch (rows x longest row). The float32 transformers engine on CPU is fastest at 2048
 # (benchmarks/translation.py, 2-core CPU: 1024 -> 1.04, 2048 -> 1.29, 4096 -> 1.02 segments/s): bigger
-# batches spend more on KV-cache copies and on rows that wait for the batch's longest.
+# batches spend more on KV-cache copies and on rows that wait for the batch's longest. In bfloat16 the
+# same CPU peaks at 4096 (2048 -> 3.47, 4096 -> 3.6-3.8, 8192 -> 2.4-2.6 segments/s).
 DEFAULT_BATCH_TOKENS = 4096
 CPU_BATCH_TOKENS = 2048
 DEFAULT_MAX_BATCH = 128
 BACKENDS = ("transformers", "ctranslate2")
+# Weights' dtype for the transformers engine. "auto": bfloat16 on GPUs that support it (float16 on older
+# ones), bfloat16 on CPUs with native bf16 matmuls (AMX / AVX512-BF16: matmuls 2-3x fp32 there, the engine
+# ~1.7x, benchmarks/translation.py), float32 elsewhere (emulated bf16 is slower than fp32).
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -176,8 +182,24 @@ def _load_error(model: str, exc: BaseException) -> LtkError:
     return LtkError(f"cannot load translation model {model!r}: {type(exc).__name__}: {exc}\n    fix: {hint}")
 
 
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The concrete dtype for ``dtype`` ("auto" or a name in DTYPES) on ``device``."""
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}; use one of: {', '.join(DTYPES)}")
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
+
+
 class TransformersEngine:
-    """NLLB (or any M2M100-style seq2seq model) through ``transformers`` ``generate``."""
+    """NLLB (or any M2M100-style seq2seq model) through ``transformers`` ``generate``.
+
+    The dtype is part of ``model_key`` (a float32 and a bfloat16 translation are cached apart).
+    """
 
     backend = "transformers"
 
@@ -187,6 +209,7 @@ class TransformersEngine:
         *,
         settings: GenerationSettings | None = None,
         device: str | None = None,
+        dtype: str = "auto",
         revision: str | None = None,
         trust_remote_code: bool = False,
     ):
@@ -197,16 +220,22 @@ class TransformersEngine:
         import torch
         from transformers import AutoModelForSeq2SeqLM
 
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = resolve_dtype(dtype, self.device)
         try:
             self.model = AutoModelForSeq2SeqLM.from_pretrained(
-                model, revision=revision, trust_remote_code=trust_remote_code, dtype=torch.float32
+                model,
+                revision=revision,
+                trust_remote_code=trust_remote_code,
+                dtype=getattr(torch, self.dtype),
             )
         except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear message
             raise _load_error(model, exc) from exc
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
         commit = getattr(config, "_commit_hash", None)
-        self.model_key = model_fingerprint(model, commit or revision)
+        base_key = model_fingerprint(model, commit or revision)
+        # float32 keeps the bare key, so caches written before dtypes were selectable stay valid.
+        self.model_key = base_key if self.dtype == "float32" else f"{base_key}+{self.dtype}"
 
     def supported_languages(self) -> list[str]:
         return language_tokens(self.tokenizer)
@@ -419,18 +448,29 @@ def load_engine(
     *,
     settings: GenerationSettings | None = None,
     device: str | None = None,
+    dtype: str = "auto",
     cache_dir: Path | None = None,
     revision: str | None = None,
     languages: Sequence[str] = (),
 ) -> Engine:
-    """The engine for ``backend``; ``languages`` are checked from the tokenizer before weights load."""
+    """The engine for ``backend``; ``languages`` are checked from the tokenizer before weights load.
+
+    ``dtype`` applies to the transformers backend (CTranslate2 picks its own compute type: int8 on CPU).
+    """
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}; use one of: {', '.join(DTYPES)}")
+    if backend == "ctranslate2" and dtype != "auto":
+        raise UsageError(
+            f"dtype {dtype!r} applies to the transformers backend; the ctranslate2 backend runs int8 on "
+            "CPU and int8_float16 on GPU\n    fix: leave dtype at auto, or use --backend transformers"
+        )
     if languages:
         tokenizer, _ = load_tokenizer_and_config(model, revision, False)
         check_languages(_TokenizerOnly(model, tokenizer), *languages)
     if backend == "transformers":
-        return TransformersEngine(model, settings=settings, device=device, revision=revision)
+        return TransformersEngine(model, settings=settings, device=device, dtype=dtype, revision=revision)
     if backend == "ctranslate2":
         return CTranslate2Engine(
             model, settings=settings, device=device, cache_dir=cache_dir, revision=revision
@@ -489,9 +529,10 @@ def token_budget_batches(
 
 
 def default_batch_tokens(engine: Engine) -> int:
-    """The token budget for ``engine``: smaller for the transformers engine on CPU (see CPU_BATCH_TOKENS)."""
+    """The token budget for ``engine``: smaller for the float32 transformers engine on CPU (CPU_BATCH_TOKENS)."""
     on_cpu = str(getattr(engine, "device", "cpu")).startswith("cpu")
-    return CPU_BATCH_TOKENS if engine.backend == "transformers" and on_cpu else DEFAULT_BATCH_TOKENS
+    fp32 = getattr(engine, "dtype", "float32") == "float32"
+    return CPU_BATCH_TOKENS if engine.backend == "transformers" and on_cpu and fp32 else DEFAULT_BATCH_TOKENS
 
 
 def distributed_rank() -> tuple[int, int, Any]:
@@ -662,6 +703,7 @@ def translate_jsonl(
     batch_tokens: int | None = None,
     cache_dir: Path | None = None,
     device: str | None = None,
+    dtype: str = "auto",
     settings: GenerationSettings | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -702,7 +744,13 @@ def translate_jsonl(
             records.append((str(rid) if rid is not None else f"line-{n}", messages))
     cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
     engine = load_engine(
-        model, backend, settings=settings, device=device, cache_dir=cache_root, languages=(src, tgt)
+        model,
+        backend,
+        settings=settings,
+        device=device,
+        dtype=dtype,
+        cache_dir=cache_root,
+        languages=(src, tgt),
     )
     rank, _, _ = distributed_rank()
     cache = TranslationCache(cache_root / "translations", writer=f"rank{rank}")
@@ -724,6 +772,7 @@ def translate_jsonl(
         "records": len(records),
         "skipped": skipped,
         "lost_spans": sum(r.lost_spans for r in results),
+        "engine": f"{engine.backend} ({getattr(engine, 'dtype', None) or getattr(engine, 'compute_type', '')})",
         **translations.stats.as_dict(),
     }
     if rank != 0:
