@@ -237,12 +237,40 @@ def test_torch_compile_trains_the_same_losses_as_eager(tmp_path: Path, tiny_llam
             adapter=None,
             max_steps=3,
             torch_compile=compiled,
+            bf16=False,  # fp32 both ways: the comparison is about compiling, not rounding
             **{"ltk.stages.cpt.merge": False},
         )
         train_recipe(recipe, stage="cpt")
         losses[compiled] = [e["loss"] for e in _log(root / "runs" / "ny", "cpt") if "loss" in e]
     assert len(losses[True]) == 3
     assert losses[True] == pytest.approx(losses[False], rel=2e-3), losses
+
+
+def test_bf16_auto_follows_the_cpu_and_trains_close_to_fp32(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    """``bf16: auto`` autocasts to bf16 where the CPU multiplies bf16 natively (AMX, AVX512-BF16), fp32
+    elsewhere; master weights stay fp32 and the losses stay close to an fp32 run's."""
+    import torch
+
+    from ltk.hardware import cpu_has_native_bf16
+
+    losses, records, finals = {}, {}, {}
+    for bf16 in ("auto", False):
+        root = tmp_path / str(bf16)
+        write_build(root)
+        recipe = make_recipe(
+            root, tiny_llama_dir, adapter=None, max_steps=3, bf16=bf16, **{"ltk.stages.cpt.merge": False}
+        )
+        train_recipe(recipe, stage="cpt")
+        losses[bf16] = [e["loss"] for e in _log(root / "runs" / "ny", "cpt") if "loss" in e]
+        finals[bf16] = root / "runs" / "ny" / "cpt" / "final"
+        records[bf16] = json.loads((finals[bf16] / "ltk_stage.json").read_text())
+    expected = "bf16 autocast" if cpu_has_native_bf16() else "fp32"
+    assert records["auto"]["precision"] == expected and records[False]["precision"] == "fp32"
+    assert {t.dtype for t in _weights(finals["auto"]).values()} == {torch.float32}
+    assert len(losses["auto"]) == 3
+    assert losses["auto"] == pytest.approx(losses[False], rel=3e-2), losses
+    if expected == "bf16 autocast":
+        assert losses["auto"] != losses[False]  # the bf16 run really rounded differently
 
 
 def test_dry_run_prints_plan_and_loads_nothing(tmp_path: Path, tiny_llama_dir: Path) -> None:

@@ -178,7 +178,11 @@ class Recipe(Strict):
     save_total_limit: int | None = Field(default=2, gt=0)
     seed: int = 0
 
-    bf16: bool | Literal["auto"] = "auto"
+    bf16: bool | Literal["auto"] = Field(
+        default="auto",
+        description="bf16 autocast (weights and optimizer stay fp32). auto: on GPUs with bf16 and on CPUs with "
+        "native bf16 matmuls (AMX, AVX512-BF16), where a step runs ~1.9x faster than fp32; else fp32.",
+    )
     fp16: bool = False
     tf32: bool = False
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"

@@ -65,12 +65,15 @@ def _count_rows(facts: dict) -> dict[str, Any]:
 
 
 def describe_plan(recipe: Recipe, settings: list[StageSettings], facts: dict, backend: str) -> str:
+    from ltk.train.stages import precision
+
     plan = {
         "backend": backend,
         "base_model": recipe.base_model,
         "base_model_resolved": facts.get("base_model"),
         "model_config": facts.get("model_config"),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "precision": precision(recipe),
         "language": recipe.ltk.language,
         "english": recipe.ltk.english.model_dump(mode="json"),
         "vocabulary": recipe.ltk.vocabulary.model_dump(mode="json"),
@@ -167,8 +170,8 @@ def train_recipe(
         out = runner(ctx, s)
         record = json.loads((out / STAGE_FILE).read_text()) if (out / STAGE_FILE).is_file() else {}
         echo(
-            f"[ltk] {s.stage}: {record.get('global_step')} steps, train loss {record.get('train_loss', 0):.4f}, "
-            f"saved {record.get('saved_as')} model to {out}"
+            f"[ltk] {s.stage}: {record.get('global_step')} steps ({record.get('precision')}), "
+            f"train loss {record.get('train_loss', 0):.4f}, saved {record.get('saved_as')} model to {out}"
         )
         results[s.stage] = str(out)
     return results
