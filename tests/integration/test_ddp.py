@@ -40,7 +40,7 @@ def test_two_process_gloo_run(tmp_path: Path, tiny_llama_dir: Path) -> None:
     assert seen[0] and seen[1] and not (seen[0] & seen[1])  # different data on each rank
 
     record = json.loads((run / "final" / "ltk_stage.json").read_text())
-    assert record["world_size"] == 2 and record["global_step"] == 3
+    assert record["world_size"] == 2 and record["global_step"] == 3 and record["distributed"] == "MULTI_CPU"
     assert sorted(p.name for p in run.iterdir() if p.name.startswith("final")) == ["final"]  # saved once
     logged = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in logged if "loss" in e] == [1, 2, 3]  # logged by rank 0 only

@@ -323,6 +323,20 @@ def test_sequence_len_beyond_the_model(tmp_path: Path, tiny_llama_dir: Path) -> 
     assert "(got 4096)" in out
 
 
+def test_fsdp_or_deepspeed_on_a_cpu_only_machine_is_refused(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    """accelerate would drop them silently on CPU (tried: a 2-process FSDP run trained as plain DDP)."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU-only refusal")
+    write_build(tmp_path)
+    ds = tmp_path / "ds_zero2.json"
+    ds.write_text(json.dumps({"zero_optimization": {"stage": 2}, "train_micro_batch_size_per_gpu": "auto"}))
+    out = _bad(tmp_path, tiny_llama_dir, fsdp=["full_shard", "auto_wrap"], deepspeed=str(ds))
+    assert "fsdp: needs GPUs" in out and "deepspeed: needs GPUs" in out
+    assert "silently train plain data parallelism" in out and "remove `fsdp`" in out
+
+
 def test_sft_alone_needs_stage_one(tmp_path: Path, tiny_llama_dir: Path) -> None:
     write_build(tmp_path)
     out = _bad(tmp_path, tiny_llama_dir, "--stage", "sft")

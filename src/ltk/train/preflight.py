@@ -202,3 +202,28 @@ def check_inputs(
     if problems:
         raise ValidationError(problems)
     return facts
+
+
+def check_sharding_device(recipe: Recipe, recipe_file: str) -> None:
+    """FSDP and DeepSpeed need accelerators: on CPU accelerate drops both without a word and trains plain
+    data parallelism instead (its FSDP and DeepSpeed paths are for GPU-type devices only), so refuse."""
+    asked = [(key, getattr(recipe, key)) for key in ("fsdp", "deepspeed") if getattr(recipe, key)]
+    if not asked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    raise ValidationError(
+        [
+            Problem(
+                recipe_file,
+                key,
+                "needs GPUs: accelerate runs FSDP and DeepSpeed on accelerators only; on this CPU-only "
+                "machine it would silently train plain data parallelism instead",
+                value,
+                f"remove `{key}` (and its config) to train on CPU (torchrun still runs DDP), or run on GPUs",
+            )
+            for key, value in asked
+        ]
+    )

@@ -134,6 +134,9 @@ def train_recipe(
         return run_axolotl(recipe, recipe_file, settings, base_model=resolved, resume=resume, echo=echo)
     if backend != "trl":
         raise UsageError(f"unknown backend {backend!r}; use trl or axolotl")
+    from ltk.train.preflight import check_sharding_device
+
+    check_sharding_device(recipe, recipe_file)
 
     from ltk.train.stages import STAGE_FILE, RunContext, run_cpt, run_sft
 
