@@ -568,6 +568,10 @@ def translate_segments(
     found = cache.get_many(keys.values())
     missing = sorted((s for s in distinct if keys[s] not in found), key=lambda s: keys[s])
     rank, world, state = distributed_rank()
+    if state is not None:
+        # Every rank reads the cache before any rank writes to it: otherwise a fast rank's first commits
+        # shrink a slower rank's `missing` list, the shards stop lining up and segments fall between them.
+        state.wait_for_everyone()
     shard = missing[rank::world]  # deterministic: ordered by content hash, identical on every rank
     stats = TranslationStats(
         segments=len(segments),

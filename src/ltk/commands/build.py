@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ltk.build.translate import BACKENDS, DTYPES
 from ltk.cli import LANGPACK_PATH_HELP, handle_errors
 
 STAGES = ("corpus", "instructions", "recipe", "all")
@@ -61,14 +62,14 @@ def _lazy(module: str, attr: str, what: str):
 @click.option("--device", help="Device for translation (cpu, cuda).")
 @click.option(
     "--translation-backend",
-    type=click.Choice(["transformers", "ctranslate2"]),
+    type=click.Choice(BACKENDS),
     default="transformers",
     show_default=True,
     help="ctranslate2: converts the model once, int8 on CPU, several times faster (pip install 'ltk[fast]').",
 )
 @click.option(
     "--translation-dtype",
-    type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+    type=click.Choice(DTYPES),
     default="auto",
     show_default=True,
     help="transformers backend weights; auto: bfloat16 on GPUs and on CPUs with native bf16, else float32.",

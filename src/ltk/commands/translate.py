@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ltk.build.translate import BACKENDS, DTYPES
 from ltk.cli import handle_errors
 
 
@@ -20,14 +21,14 @@ from ltk.cli import handle_errors
 @click.option("--tgt", required=True, help="Target language, FLORES-200 code, e.g. swh_Latn or nya_Latn.")
 @click.option(
     "--backend",
-    type=click.Choice(["transformers", "ctranslate2"]),
+    type=click.Choice(BACKENDS),
     default="transformers",
     show_default=True,
     help="ctranslate2: converts the model once, int8 on CPU, several times faster.",
 )
 @click.option(
     "--dtype",
-    type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+    type=click.Choice(DTYPES),
     default="auto",
     show_default=True,
     help="transformers backend weights. auto: bfloat16 on GPUs and on CPUs with native bf16 (AMX, "
