@@ -69,7 +69,7 @@ def trainer_class(plain_loss: bool) -> Any:
 def resolve_bf16(recipe: Recipe) -> bool:
     """``bf16: auto`` -> bf16 autocast on GPUs that support it and on CPUs with native bf16 matmuls.
 
-    On such a CPU (AMX) a SmolLM2-135M training step runs ~1.9x faster in bf16 autocast than in fp32
+    On such a CPU (AMX) a SmolLM2-135M training step runs ~1.5-1.9x faster in bf16 autocast than in fp32
     (benchmarks/cpt_throughput.py); master weights and optimizer state stay fp32 either way.
     """
     import torch
