@@ -355,7 +355,7 @@ def build_instructions(
             "model": model,
             "model_key": engine.model_key,
             "backend": backend,
-            "dtype": getattr(engine, "dtype", None) or getattr(engine, "compute_type", None),
+            "dtype": engine.precision,
             "settings": json.loads(engine.settings.key()),
             "licence": NLLB_LICENCE,
             "segments": forward.stats.segments,

@@ -140,6 +140,7 @@ class TranslationCache:
 class Engine(Protocol):
     backend: str
     model_key: str
+    precision: str  # what the weights compute in: a torch dtype name, or CTranslate2's compute type
     settings: GenerationSettings
     generate_calls: int
 
@@ -221,7 +222,7 @@ class TransformersEngine:
         from transformers import AutoModelForSeq2SeqLM
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.dtype = self.precision = resolve_dtype(dtype, self.device)
         try:
             self.model = AutoModelForSeq2SeqLM.from_pretrained(
                 model,
@@ -303,7 +304,9 @@ class CTranslate2Engine:
         if not getattr(config, "is_encoder_decoder", False):
             raise _not_seq2seq(model, config)
         self.device = device or ("cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu")
-        self.compute_type = compute_type or ("int8" if self.device == "cpu" else "int8_float16")
+        self.compute_type = self.precision = compute_type or (
+            "int8" if self.device == "cpu" else "int8_float16"
+        )
         base_key = model_fingerprint(model, getattr(config, "_commit_hash", None) or revision)
         self.model_key = f"{base_key}+ct2-{self.compute_type}"
         root = (
@@ -531,7 +534,7 @@ def token_budget_batches(
 def default_batch_tokens(engine: Engine) -> int:
     """The token budget for ``engine``: smaller for the float32 transformers engine on CPU (CPU_BATCH_TOKENS)."""
     on_cpu = str(getattr(engine, "device", "cpu")).startswith("cpu")
-    fp32 = getattr(engine, "dtype", "float32") == "float32"
+    fp32 = engine.precision == "float32"
     return CPU_BATCH_TOKENS if engine.backend == "transformers" and on_cpu and fp32 else DEFAULT_BATCH_TOKENS
 
 
@@ -776,7 +779,7 @@ def translate_jsonl(
         "records": len(records),
         "skipped": skipped,
         "lost_spans": sum(r.lost_spans for r in results),
-        "engine": f"{engine.backend} ({getattr(engine, 'dtype', None) or getattr(engine, 'compute_type', '')})",
+        "engine": f"{engine.backend} ({engine.precision})",
         **translations.stats.as_dict(),
     }
     if rank != 0:
