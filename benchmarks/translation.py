@@ -9,10 +9,12 @@ is zero, so the EOS logit is exactly 0 while the largest of 256k random logits i
 ever ends early, and each decodes to its output length (source length + 10 tokens, the engine's
 per-segment limit with max_length_ratio 1.0) with no logits processor involved (a processor suppressing
 EOS would add full-vocabulary work per row and step that real translation does not do). One at a time,
-that is exactly the segment's length; in a batch, every row runs as long as the batch's longest (as with
-real generate, where a batch runs until its longest translation ends). Useful work is therefore identical
-across variants, and the script checks it (every variant must return exactly the expected tokens);
-tokens/s counts useful output tokens only.
+that is exactly the segment's length. In a transformers batch every row runs as long as the batch's
+longest (as with real generate, which computes finished rows until the batch ends). CTranslate2 takes a
+finished row out of its batch (as it does when a real translation emits EOS), and ltk stops each row at
+its own limit, so there a row decodes exactly its length. Useful work is therefore identical across
+variants, and the script checks it (every variant must return exactly the expected tokens); tokens/s
+counts useful output tokens only.
 
 Variants (same segments, same model, one process):
   naive        one segment per generate call, float32 weights as loaded (on an evenly spaced subset;
@@ -22,6 +24,8 @@ Variants (same segments, same model, one process):
                (sorted, token budget, dtype "auto": bfloat16 on a CPU with native bf16 such as AMX)
   ltk-fp32     the same with float32 weights: separates the batching gain from the dtype gain
   ltk-ct2      the same loop with CTranslate2Engine (int8 on CPU)
+  ct2-batchmax ltk-ct2 without the per-row stop (every row decodes to its batch's largest limit, as
+               ltk's CTranslate2 engine did before 2026-11-27); run once, after the rounds
   dedup        ltk-ct2 on a workload with realistic repeats, with and without translating each
                distinct segment once
 """
@@ -128,6 +132,25 @@ class IdsTransformersEngine(IdsMixin, TransformersEngine):
 
 class IdsCT2Engine(IdsMixin, CTranslate2Engine):
     pass
+
+
+class BatchMaxCT2Engine(IdsCT2Engine):
+    """The counterfactual for the per-row stop: every row decodes to the batch's largest limit."""
+
+    def generate(self, batch, tgt, limits):  # noqa: ANN001, ANN201
+        tok = self.tokenizer
+        results = self.translator.translate_batch(
+            [tok.convert_ids_to_tokens(list(ids)) for ids in batch],
+            target_prefix=[[tgt]] * len(batch),
+            beam_size=1,
+            max_decoding_length=max(limits),
+            max_input_length=0,
+        )
+        self.decoded_tokens += len(batch) * max(limits)
+        return [
+            tok.convert_tokens_to_ids(r.hypotheses[0])[:limit]
+            for r, limit in zip(results, limits, strict=True)
+        ]
 
 
 def workload(n: int, seed: int, repeat_share: float = 0.0) -> list[str]:
@@ -238,7 +261,7 @@ def main() -> None:
                 **extra,
             }
             print(
-                f"{name:<10} {count:>4} seg  {seconds:8.1f}s  {count / seconds:7.2f} seg/s  "
+                f"{name:<12} {count:>4} seg  {seconds:8.1f}s  {count / seconds:7.2f} seg/s  "
                 f"{useful / seconds:8.1f} tok/s",
                 flush=True,
             )
@@ -258,8 +281,10 @@ def main() -> None:
             got["ltk"] = record("ltk", segments, s, u, batches=st["batches"], dtype=hf.dtype)
             s, u, st = run_ltk(hf32, segments, args.batch_tokens, work / f"cache-hf32-{r}")
             got["ltk-fp32"] = record("ltk-fp32", segments, s, u, batches=st["batches"], dtype="float32")
+            before = ct2.decoded_tokens
             s, u, st = run_ltk(ct2, segments, args.batch_tokens, work / f"cache-ct2-{r}")
-            got["ltk-ct2"] = record("ltk-ct2", segments, s, u, batches=st["batches"])
+            decoded = ct2.decoded_tokens - before
+            got["ltk-ct2"] = record("ltk-ct2", segments, s, u, batches=st["batches"], decoded_tokens=decoded)
             rate = {k: v["segments_per_s"] for k, v in got.items()}
             got["ratios"] = {
                 "ltk_vs_naive": round(rate["ltk"] / rate["naive"], 2),
@@ -280,6 +305,14 @@ def main() -> None:
             rows[name] = sorted((g[name] for g in rounds), key=lambda x: x["seconds"])[len(rounds) // 2]
         ratios = {k: median([g["ratios"][k] for g in rounds]) for k in rounds[0]["ratios"]}
 
+        ct2_max = BatchMaxCT2Engine(str(model_dir), settings=settings, device="cpu", cache_dir=work / "ct2")
+        s, u, st = run_ltk(ct2_max, segments, args.batch_tokens, work / "cache-ct2-max")
+        record(
+            "ct2-batchmax", segments, s, u, batches=st["batches"], decoded_tokens=ct2_max.decoded_tokens,
+            note="rows decode to the batch's largest limit (no per-row stop)",
+        )  # fmt: skip
+        ratios["per_row_stop_gain"] = round(s / rows["ltk-ct2"]["seconds"], 2)
+        del ct2_max
         repeats = workload(n, seed=2, repeat_share=0.35)
         s_all, u_all = run_no_dedup(ct2, repeats, args.batch_tokens or default_batch_tokens(ct2))
         record("ct2-all", repeats, s_all, u_all, note="repeats workload, every occurrence translated")

@@ -215,6 +215,23 @@ def test_ctranslate2_backend_same_interface(nllb_dir: Path, engine, tmp_path: Pa
     assert {s: v[:2] for s, v in single.items()} == {s: v[:2] for s, v in result.ids.items()}
 
 
+def test_ctranslate2_rows_stop_at_their_own_limit(nllb_dir: Path, tmp_path: Path) -> None:
+    """A row leaves CTranslate2's batch at its own limit instead of decoding to the batch's largest one
+    (the tiny model falls into a repetition loop, NLLB's known failure, so rows run to their limits)."""
+    from ltk.build.translate import CTranslate2Engine, GenerationSettings
+
+    settings = GenerationSettings(max_new_tokens=24, max_length_ratio=None)
+    ct2 = CTranslate2Engine(str(nllb_dir), settings=settings, cache_dir=tmp_path)
+    rows = ct2.encode(SEGMENTS[:4], "eng_Latn")
+    full = ct2.generate(rows, "nya_Latn", [24] * 4)
+    assert [len(ids) for ids in full] == [24] * 4 and ct2.decoded_tokens == 4 * 24
+    limits = [3, 8, 24, 5]
+    ct2.decoded_tokens = 0
+    cut = ct2.generate(rows, "nya_Latn", limits)
+    assert cut == [ids[:limit] for ids, limit in zip(full, limits, strict=True)]
+    assert ct2.decoded_tokens == sum(limits)  # 40 tokens of work, not 4 x 24 = 96
+
+
 def test_dtype_auto_picks_bf16_where_the_cpu_has_it(nllb_dir: Path, engine, tmp_path: Path) -> None:
     import torch
 

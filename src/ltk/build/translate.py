@@ -300,6 +300,7 @@ class CTranslate2Engine:
         self.name = model
         self.settings = settings or GenerationSettings()
         self.generate_calls = 0
+        self.decoded_tokens = 0  # tokens decoded over all rows (greedy search): the work actually done
         self.tokenizer, config = load_tokenizer_and_config(model, revision, False)
         if not getattr(config, "is_encoder_decoder", False):
             raise _not_seq2seq(model, config)
@@ -332,6 +333,15 @@ class CTranslate2Engine:
     def generate(self, batch: Sequence[Sequence[int]], tgt: str, limits: Sequence[int]) -> list[list[int]]:
         tok = self.tokenizer
         source = [tok.convert_ids_to_tokens(list(ids)) for ids in batch]
+        limits = list(limits)
+
+        def stop_at_own_limit(step: Any) -> bool:
+            # CTranslate2 takes a finished row out of the batch. Without this, a row that does not end
+            # (a repetition loop) would decode to the batch's largest limit and be cut afterwards.
+            self.decoded_tokens += 1
+            return step.step + 1 >= limits[step.batch_id]
+
+        greedy = self.settings.num_beams == 1  # CTranslate2 calls back per token in greedy search only
         results = self.translator.translate_batch(
             source,
             target_prefix=[[tgt]] * len(batch),
@@ -339,6 +349,7 @@ class CTranslate2Engine:
             max_decoding_length=max(limits),
             min_decoding_length=self.settings.min_tokens(limits) or 1,
             max_input_length=0,
+            callback=stop_at_own_limit if greedy else None,
         )
         self.generate_calls += 1
         eos, pad = tok.eos_token_id, tok.pad_token_id
