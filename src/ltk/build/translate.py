@@ -183,10 +183,14 @@ def _load_error(model: str, exc: BaseException) -> LtkError:
     return LtkError(f"cannot load translation model {model!r}: {type(exc).__name__}: {exc}\n    fix: {hint}")
 
 
-def resolve_dtype(dtype: str, device: str) -> str:
-    """The concrete dtype for ``dtype`` ("auto" or a name in DTYPES) on ``device``."""
+def check_dtype(dtype: str) -> None:
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r}; use one of: {', '.join(DTYPES)}")
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The concrete dtype for ``dtype`` ("auto" or a name in DTYPES) on ``device``."""
+    check_dtype(dtype)
     if dtype != "auto":
         return dtype
     if device.startswith("cuda"):
@@ -333,7 +337,6 @@ class CTranslate2Engine:
     def generate(self, batch: Sequence[Sequence[int]], tgt: str, limits: Sequence[int]) -> list[list[int]]:
         tok = self.tokenizer
         source = [tok.convert_ids_to_tokens(list(ids)) for ids in batch]
-        limits = list(limits)
 
         def stop_at_own_limit(step: Any) -> bool:
             # CTranslate2 takes a finished row out of the batch. Without this, a row that does not end
@@ -473,8 +476,7 @@ def load_engine(
     """
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
-    if dtype not in DTYPES:
-        raise UsageError(f"unknown dtype {dtype!r}; use one of: {', '.join(DTYPES)}")
+    check_dtype(dtype)  # before any loading, and before the ctranslate2 check below
     if backend == "ctranslate2" and dtype != "auto":
         raise UsageError(
             f"dtype {dtype!r} applies to the transformers backend; the ctranslate2 backend runs int8 on "
