@@ -32,7 +32,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def make_corpus(target_mb: float) -> list[tuple[str, str]]:
     """(lang, text) documents: Bible chapters, each repetition varied (verses rotated, one dropped, a tag)."""
-    from ltk.build.sources import iter_records
+    from ltk.corpus.sources import iter_records
     from ltk.registry import get_langpack
 
     ny = get_langpack("ny")
@@ -129,7 +129,8 @@ def ltk_stage(docs: list[tuple[str, str]], workers: int, tasks: int, pack: objec
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ltk.build.corpus import _read_task_stats, run_steps, select_documents
+    from ltk.corpus.executor import read_task_stats, run_steps
+    from ltk.corpus.selection import select_documents
 
     work = Path(tempfile.mkdtemp(prefix="ltk-bench-"))
     try:
@@ -151,7 +152,7 @@ def ltk_stage(docs: list[tuple[str, str]], workers: int, tasks: int, pack: objec
         table = pa.concat_tables(tables).sort_by("idx")
         cols = {c: table.column(c).to_pylist() for c in table.column_names}
         sel = select_documents(cols, pack, seed=0, progress=False)
-        drops = {k: v for lang in ("target", "english") for k, v in _read_task_stats(work)[lang].items()}
+        drops = {k: v for lang in ("target", "english") for k, v in read_task_stats(work)[lang].items()}
         for lang in ("target", "english"):
             for k, v in sel["drops"][lang].items():
                 if k.startswith("duplicate") or k == "overlaps_heldout":
@@ -183,7 +184,7 @@ def main() -> None:
     import datatrove.executor  # noqa: F401
     import pycld2  # noqa: F401
 
-    import ltk.build.corpus  # noqa: F401
+    import ltk.corpus.stage  # noqa: F401
     from ltk.registry import get_langpack
 
     pack = get_langpack("ny")

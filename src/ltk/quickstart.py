@@ -12,14 +12,19 @@ ran (``ltk train runs/quickstart/ny-quickstart.yml``).
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ltk.errors import LtkError, UsageError
+from ltk.evaluate.metrics import EvalOptions
+from ltk.io import atomic_write_json, atomic_write_text
+from ltk.layout import BuildLayout, RunLayout
+from ltk.validation import override
+
+log = logging.getLogger(__name__)
 
 QUICKSTART_LANGPACK = "ny"
 EVAL_METRICS = ("bpb", "codeswitch", "chrf")
@@ -88,8 +93,8 @@ def budget_for(*, fast: bool, max_steps: int | None = None) -> Budget:
 class Progress:
     """``[k/n] step`` lines with elapsed time, so a user always sees where the quickstart is."""
 
-    def __init__(self, total: int, echo: Callable[[str], None]):
-        self.total, self.echo, self.k = total, echo, 0
+    def __init__(self, total: int):
+        self.total, self.k = total, 0
         self.start = time.monotonic()
         self.times: dict[str, float] = {}
         self._last: tuple[str, float] | None = None
@@ -97,7 +102,7 @@ class Progress:
     def step(self, title: str) -> None:
         self._close()
         self.k += 1
-        self.echo(f"\n[{self.k}/{self.total}] {title}  (elapsed {self.elapsed()})")
+        log.info(f"\n[{self.k}/{self.total}] {title}  (elapsed {self.elapsed()})")
         self._last = (title, time.monotonic())
 
     def _close(self) -> None:
@@ -114,66 +119,44 @@ class Progress:
         return self.times
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def quickstart_recipe(recipe_file: Path, out: Path, budget: Budget) -> Any:
     """The langpack's rendered recipe with the quickstart's short budgets and ``out`` as run folder."""
     from ltk.recipe.load import load_recipe
 
-    recipe = load_recipe(recipe_file)
-    stages = recipe.ltk.stages
-    cpt = stages.cpt.model_copy(
-        update={
-            "max_steps": budget.cpt_steps,
-            "learning_rate": budget.cpt_learning_rate,
-            "micro_batch_size": budget.cpt_micro_batch,
-            "gradient_accumulation_steps": 1,
-            "sequence_len": budget.sequence_len,
-            "warmup_ratio": 0.1,
-        }
-    )
-    sft = stages.sft.model_copy(
-        update={
-            "max_steps": budget.sft_steps,
-            "learning_rate": budget.sft_learning_rate,
-            "micro_batch_size": budget.sft_micro_batch,
-            "gradient_accumulation_steps": 1,
-            "sequence_len": budget.sequence_len,
-            "warmup_ratio": 0.1,
-        }
-    )
-    # Evaluation is run by the quickstart itself, on each stage's saved model, with the budget's limits.
-    ltk_block = recipe.ltk.model_copy(
-        update={
-            "stages": stages.model_copy(update={"cpt": cpt, "sft": sft}),
-            "eval": recipe.ltk.eval.model_copy(update={"enabled": False}),
-        }
-    )
-    return recipe.model_copy(
-        update={
-            "ltk": ltk_block,
-            "output_dir": str(out),
-            "sequence_len": budget.sequence_len,
-            "max_steps": budget.cpt_steps,
-            "micro_batch_size": budget.cpt_micro_batch,
-            "gradient_accumulation_steps": 1,
-            "logging_steps": 1,
-            "save_steps": max(budget.cpt_steps, budget.sft_steps),
-            "save_total_limit": 1,
-        }
-    )
+    stage_budgets = {
+        "cpt": (budget.cpt_steps, budget.cpt_learning_rate, budget.cpt_micro_batch),
+        "sft": (budget.sft_steps, budget.sft_learning_rate, budget.sft_micro_batch),
+    }
+    values: dict[str, Any] = {
+        "output_dir": str(out),
+        "sequence_len": budget.sequence_len,
+        "max_steps": budget.cpt_steps,
+        "micro_batch_size": budget.cpt_micro_batch,
+        "gradient_accumulation_steps": 1,
+        "logging_steps": 1,
+        "save_steps": max(budget.cpt_steps, budget.sft_steps),
+        "save_total_limit": 1,
+        # Evaluation is run by the quickstart itself, on each stage's saved model, with the budget's limits.
+        "ltk.eval.enabled": False,
+    }
+    for stage, (steps, learning_rate, micro_batch) in stage_budgets.items():
+        values.update(
+            {
+                f"ltk.stages.{stage}.max_steps": steps,
+                f"ltk.stages.{stage}.learning_rate": learning_rate,
+                f"ltk.stages.{stage}.micro_batch_size": micro_batch,
+                f"ltk.stages.{stage}.gradient_accumulation_steps": 1,
+                f"ltk.stages.{stage}.sequence_len": budget.sequence_len,
+                f"ltk.stages.{stage}.warmup_ratio": 0.1,
+            }
+        )
+    return override(load_recipe(recipe_file), values, source=f"quickstart budget over {recipe_file}")
 
 
 def write_quickstart_recipe(recipe: Any, path: Path, source: Path) -> Path:
     """Write the quickstart's recipe; refuse to reuse a run folder that holds a different one."""
-    import os
-
-    from ltk.recipe.load import validate_recipe
     from ltk.recipe.render import recipe_to_yaml
 
-    validate_recipe(recipe.model_dump(mode="json"), str(path))  # the written file must load again
     header = (
         f"# ltk quickstart recipe: {source} with the quickstart's short budgets (written by ltk quickstart).\n"
         f"# Rerun it:  ltk train {path}\n"
@@ -184,14 +167,10 @@ def write_quickstart_recipe(recipe: Any, path: Path, source: Path) -> Path:
             f"{path.parent} holds a quickstart run with other settings ({path} differs), and its models would "
             f"be reused.\n    fix: pass another --out, or delete {path.parent} to start over"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, text)
 
 
-def model_fingerprint(folder: Path) -> str:
+def model_stamp(folder: Path) -> str:
     """sha256 of the file that records a model folder's weights hashes (ltk's stage or asset manifest)."""
     import hashlib
 
@@ -199,6 +178,18 @@ def model_fingerprint(folder: Path) -> str:
         if (folder / name).is_file():
             return hashlib.sha256((folder / name).read_bytes()).hexdigest()
     return str(folder)
+
+
+def eval_options(limits: Any) -> EvalOptions:
+    """The evaluation a budget (quickstart) or scale (experiment) asks for: its ``eval_*`` fields."""
+    return EvalOptions(
+        max_docs=limits.eval_docs,
+        max_prompts=limits.eval_prompts,
+        max_pairs=limits.eval_pairs,
+        context_length=limits.eval_context,
+        max_new_tokens=limits.max_new_tokens,
+        batch_size=8,
+    )
 
 
 def evaluate_once(
@@ -209,25 +200,14 @@ def evaluate_once(
     budget fields; ``tag`` names who asked (quickstart, experiment) in the result's meta."""
     from ltk.evaluate.run import evaluate_model
 
-    stamp = {**json.loads(json.dumps(settings)), "model_fingerprint": model_fingerprint(Path(model))}
-    cached = out / "eval" / f"{stage}.json"
+    stamp = {**json.loads(json.dumps(settings)), "model_fingerprint": model_stamp(Path(model))}
+    cached = RunLayout(out).eval_file(stage)
     if cached.is_file():
         data = json.loads(cached.read_text(encoding="utf-8"))
         if data.get("meta", {}).get(tag) == stamp:
             return data
     return evaluate_model(
-        model,
-        build_dir,
-        out,
-        list(EVAL_METRICS),
-        stage=stage,
-        max_docs=limits.eval_docs,
-        max_prompts=limits.eval_prompts,
-        max_pairs=limits.eval_pairs,
-        context_length=limits.eval_context,
-        max_new_tokens=limits.max_new_tokens,
-        batch_size=8,
-        extra_meta={tag: stamp},
+        model, build_dir, out, list(EVAL_METRICS), eval_options(limits), stage=stage, extra_meta={tag: stamp}
     )
 
 
@@ -236,21 +216,6 @@ def evaluate_stage(model: str, build_dir: Path, out: Path, stage: str, budget: B
     return evaluate_once(
         model, build_dir, out, stage, budget, tag="quickstart", settings={"budget": asdict(budget)}
     )
-
-
-def build_langpack(pack: Any, build_root: Path, recipes_dir: Path, *, seed: int, base_model: str) -> Path:
-    """What ``ltk build-langpack CODE`` does: corpus -> parallel sets -> instruction tiers -> recipe."""
-    from ltk.build.corpus import build_corpus, render_summary
-    from ltk.build.instructions import build_instructions
-    from ltk.build.parallel import build_parallel_sets
-    from ltk.recipe.render import write_recipe
-
-    lang_dir = build_root / pack.code
-    manifest = build_corpus(pack, lang_dir, seed=seed, tokenizer=base_model)
-    _stderr(render_summary(manifest))
-    build_parallel_sets(pack, lang_dir, seed=seed)
-    build_instructions(pack, build_root, seed=seed)
-    return write_recipe(pack, build_root, recipes_dir, base_model=base_model)
 
 
 def headline(out: Path) -> dict[str, Any]:
@@ -291,6 +256,18 @@ def render_headline(rows: dict[str, Any], language: str, code: str = "tgt") -> s
     return "\n".join(lines)
 
 
+def build_for(pack: Any, build_root: Path, recipes_dir: Path, *, seed: int, base_model: str) -> Path:
+    """``ltk build-langpack CODE`` (``ltk.pipeline``), logging each stage's summary; returns the recipe."""
+    from ltk.pipeline import BuildOptions, build_langpack
+
+    result = build_langpack(pack, build_root, recipes_dir, BuildOptions(seed=seed, base_model=base_model))
+    for text in result.summaries:
+        log.info(text)
+    if result.recipe is None:
+        raise LtkError(f"building {pack.code} wrote no recipe")
+    return result.recipe
+
+
 def run_quickstart(
     out: Path = Path("runs/quickstart"),
     *,
@@ -301,22 +278,22 @@ def run_quickstart(
     recipes_dir: Path = Path("recipes"),
     base_model: str | None = None,
     code: str = QUICKSTART_LANGPACK,
-    echo: Callable[[str], None] = _stderr,
 ) -> dict[str, Any]:
     """Run the whole quickstart; returns a summary (paths, headline numbers, seconds per step).
 
     Every step resumes: a finished corpus, recipe, stage model or evaluation is reused on a rerun.
     """
-    from ltk.recipe.schema import EMBEDDED_BASE_MODEL
+    from ltk.assets import EMBEDDED_NAME, resolve_model
+    from ltk.evaluate.report import write_report
     from ltk.registry import get_langpack
 
     out, build_root, recipes_dir = Path(out), Path(build_root), Path(recipes_dir)
     budget = budget_for(fast=fast, max_steps=max_steps)
-    base_model = base_model or EMBEDDED_BASE_MODEL
-    progress = Progress(6, echo)
+    base_model = base_model or EMBEDDED_NAME
+    progress = Progress(6)
     pack = get_langpack(code)
     language = pack.spec.language.name
-    echo(
+    log.info(
         f"ltk quickstart: adapt {base_model} to {language} ({pack.spec.language.flores}) "
         f"{'(fast: a handful of steps)' if fast or max_steps else ''}\n"
         f"  run folder {out}, build folder {build_root / pack.code}, "
@@ -325,17 +302,15 @@ def run_quickstart(
     )
 
     progress.step("base model")
-    from ltk.assets import resolve_model
-
     base_path = resolve_model(base_model)
-    echo(f"  {base_model} -> {base_path}")
+    log.info(f"  {base_model} -> {base_path}")
 
     progress.step(f"ltk build-langpack {pack.code}  (corpus, parallel sets, instruction tiers, recipe)")
-    recipe_file = build_langpack(pack, build_root, recipes_dir, seed=seed, base_model=base_model)
-    build_dir = build_root / pack.code
+    recipe_file = build_for(pack, build_root, recipes_dir, seed=seed, base_model=base_model)
+    build_dir = BuildLayout(build_root, pack.code).dir
     recipe = quickstart_recipe(recipe_file, out, budget)
     qs_recipe = write_quickstart_recipe(recipe, out / f"{pack.code}-quickstart.yml", recipe_file)
-    echo(f"  recipe {recipe_file}; quickstart budgets in {qs_recipe}")
+    log.info(f"  recipe {recipe_file}; quickstart budgets in {qs_recipe}")
 
     progress.step("evaluate the base model (bits per byte, code-switch rate, chrF)")
     evaluate_stage(base_path, build_dir, out, "base", budget)
@@ -349,46 +324,46 @@ def run_quickstart(
             evaluate_stage(str(stage_models[stage]), build_dir, out, stage, budget)
 
     progress.step("ltk report")
-    from ltk.evaluate.report import write_report
-
     written = write_report([out], out / "report")
     seconds = progress.done()
-    rows = headline(out)
     summary = {
         "langpack": pack.code,
+        "language": language,
         "base_model": base_model,
         "recipe": str(qs_recipe),
         "report": {k: str(v) for k, v in written.items() if not k.startswith("plot:")},
-        "headline": rows,
+        "headline": headline(out),
         "budget": asdict(budget),
         "seconds": seconds,
         "total_seconds": round(sum(seconds.values()), 1),
     }
-    (out / "quickstart.json").write_text(
-        json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    echo("\n" + render_headline(rows, language, pack.code))
+    atomic_write_json(out / "quickstart.json", summary)
+    summary["elapsed"] = progress.elapsed()
+    return summary
+
+
+def render_result(summary: dict[str, Any]) -> str:
+    """What the quickstart prints at the end: the headline table, the verdict, where the report is."""
+    rows, language = summary["headline"], summary["language"]
+    lines = [render_headline(rows, language, summary["langpack"])]
     if "base" in rows and len(rows) > 1:
         last = list(rows)[-1]
         before, after = rows["base"].get("target_bpb"), rows[last].get("target_bpb")
         if before is not None and after is not None:
             verdict = "lower (better)" if after < before else "NOT lower: train longer (drop --fast)"
-            echo(f"\n{language} bits per byte {before:.4f} -> {after:.4f} after {last}: {verdict}")
-    echo(f"\nreport: {written['html']}  (markdown: {written['markdown']})")
-    echo(f"done in {progress.elapsed()}")
-    return summary
+            lines.append(f"\n{language} bits per byte {before:.4f} -> {after:.4f} after {last}: {verdict}")
+    report = summary["report"]
+    lines.append(f"\nreport: {report['html']}  (markdown: {report['markdown']})")
+    lines.append(f"done in {summary.get('elapsed', '?')}")
+    return "\n".join(lines)
 
 
 def train(recipe_file: Path) -> dict[str, Path]:
     """What ``ltk train RECIPE`` does; returns each stage's final model folder."""
-    try:
-        from ltk.train.run import train_recipe
-    except ImportError as exc:
-        raise LtkError(
-            f"training (ltk.train.run.train_recipe) is not available in this install: {exc}"
-        ) from None
+    from ltk.train.run import train_recipe
+
     # resume: a rerun after a crash continues from checkpoints and skips finished stages.
-    result = train_recipe(recipe_file, resume=True, echo=_stderr)
+    result = train_recipe(recipe_file, resume=True)
     models = {stage: Path(result[stage]) for stage in ("cpt", "sft") if stage in result}
     if not models:
         raise LtkError(f"training {recipe_file} returned no stage model (got {sorted(result)})")

@@ -60,8 +60,7 @@ def test_recipe_runs_through_axolotl_with_the_ltk_plugin(
         save_steps=3,
         **{"ltk.english.premixed": False, "ltk.english.data": str(english), "ltk.stages.cpt.merge": False},
     )
-    lines: list[str] = []
-    results = train_recipe(recipe, stage="cpt", backend="axolotl", echo=lines.append)
+    results = train_recipe(recipe, stage="cpt", backend="axolotl")
     run = tmp_path / "runs" / "ny" / "cpt"
     assert results == {"cpt": str(run)}
     assert (run / "adapter_model.safetensors").is_file() and (run / "adapter_config.json").is_file()
@@ -74,8 +73,10 @@ def test_recipe_runs_through_axolotl_with_the_ltk_plugin(
     mixed = pq.read_table(run / "ltk-mixed" / "train.parquet")["text"].to_pylist()
     n_english = sum(t.startswith("In the beginning") for t in mixed)
     chars_en = sum(len(t) for t in mixed if t.startswith("In the beginning"))
-    assert n_english > 0 and len(mixed) == target_only.num_rows + n_english
-    assert 0.2 <= chars_en / sum(len(t) for t in mixed) <= 0.35  # about the 0.25 ratio
+    # The same selection as at build time: with too little English the target side is trimmed, so the
+    # share holds (characters stand in for tokens here).
+    assert n_english > 0 and len(mixed) - n_english <= target_only.num_rows
+    assert abs(chars_en / sum(len(t) for t in mixed) - 0.25) <= 0.01
 
     state = yaml.safe_load((run / "checkpoint-3" / "trainer_state.json").read_text())
     losses = [e["loss"] for e in state["log_history"] if "loss" in e]

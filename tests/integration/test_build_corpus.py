@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ltk.build.corpus import build_corpus, tokenizer_folder
+from ltk.corpus.stage import build_corpus
+from ltk.corpus.token_count import tokenizer_folder
 from ltk.errors import LtkError, UsageError
 from ltk.langpack.load import load_langpack
 from ltk.registry import get_langpack
@@ -134,11 +135,12 @@ def test_finished_corpus_is_reused_unless_forced(builds):
 @pytest.mark.slow
 def test_resume_after_a_killed_build(tmp_path):
     pack = ny_variant(tmp_path, "ny")
-    out = tmp_path / "killed" / "ny"  # a path ending in the code is the language folder itself
+    root = tmp_path / "killed"
+    out = root / "ny"  # the language folder in the build root
     code = (
         "import sys; from pathlib import Path; from ltk.langpack.load import load_langpack;"
-        "from ltk.build.corpus import build_corpus;"
-        f"build_corpus(load_langpack({str(pack.root)!r}), Path({str(out)!r}), limit=400, tasks=12,"
+        "from ltk.corpus.stage import build_corpus;"
+        f"build_corpus(load_langpack({str(pack.root)!r}), Path({str(root)!r}), limit=400, tasks=12,"
         " progress=False)"
     )
     # Its own session, so the kill takes the whole process group (a crash leaves no worker behind).
@@ -158,7 +160,7 @@ def test_resume_after_a_killed_build(tmp_path):
     done_before = len(list(completions.glob("*")))
     assert 3 <= done_before < 12
     assert not (out / "corpus").exists()  # nothing that looks complete
-    manifest = build_corpus(pack, out, limit=400, tasks=12, progress=False)
+    manifest = build_corpus(pack, root, limit=400, tasks=12, progress=False)
     assert manifest["executor"]["tasks"] == 12
     build_corpus(pack, tmp_path / "clean", limit=400, tasks=12, progress=False)
     assert shard_hashes(out / "corpus") == shard_hashes(tmp_path / "clean" / "ny" / "corpus")
@@ -192,7 +194,7 @@ instructions:
 
 
 def _chichewa_chapters(n: int) -> list[dict]:
-    from ltk.build.sources import iter_records
+    from ltk.corpus.sources import iter_records
 
     ny = get_langpack("ny")
     return list(iter_records(ny.spec.corpus.sources[0], ny, limit=n))
@@ -247,7 +249,7 @@ def test_wrong_language_source_exits_nonzero_with_a_clear_warning(tmp_path):
 
 
 def _kjv_chapters(n: int) -> list[str]:
-    from ltk.build.sources import iter_records
+    from ltk.corpus.sources import iter_records
 
     ny = get_langpack("ny")
     return [r["text"] for r in iter_records(ny.spec.english.sources[0], ny, limit=n)]
@@ -262,8 +264,8 @@ def test_unwritable_output_folder_is_a_clear_error(tmp_path):
     )
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    with pytest.raises(UsageError, match="cannot write the build folder"):
-        build_corpus(pack, blocker / "ny", progress=False)
+    with pytest.raises(UsageError, match="cannot write the folder"):
+        build_corpus(pack, blocker, progress=False)
     assert blocker.read_text() == "not a folder"
 
 

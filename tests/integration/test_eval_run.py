@@ -141,13 +141,15 @@ def test_callback_writes_stage_and_step_json(tiny_llama_dir: Path, build_dir: Pa
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
     from ltk.evaluate.callbacks import LtkEvalCallback
+    from ltk.evaluate.metrics import EvalOptions
 
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
     ids = tok(["Mulungu ndi wabwino."] * 8)["input_ids"]
     data = Dataset.from_dict({"input_ids": ids, "labels": ids})
     run = tmp_path / "runs" / "cb"
-    callback = LtkEvalCallback(build_dir, run, stage="cpt", every_n_steps=2, max_docs=1, context_length=32)
+    options = EvalOptions(max_docs=1, context_length=32)
+    callback = LtkEvalCallback(build_dir, run, stage="cpt", every_n_steps=2, options=options)
     args = TrainingArguments(
         output_dir=str(run / "cpt"),
         max_steps=4,

@@ -31,7 +31,6 @@ def test_experiment_runs_every_arm_and_reproduces_with_the_same_seed(
                 build_root=tmp_path / "build",
                 recipes_dir=tmp_path / "recipes",
                 base_model=str(tiny_llama_dir),
-                echo=lambda _msg: None,
             )
         )
     first, second = results

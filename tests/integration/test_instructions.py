@@ -4,11 +4,12 @@ with an English set to translate goes through the tiny NLLB, QE (drop reasons co
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
-from ltk.build.tiers import build_tiers
+from ltk.instructions.tiers import build_tiers
 
 
 def _pairs(n: int) -> list[dict]:
@@ -76,17 +77,20 @@ def test_tiers_nested_deterministic_and_capped() -> None:
     assert {r["id"] for r in other_seed[0].rows} != {r["id"] for r in tiers[0].rows if ":en" not in r["id"]}
 
 
-def test_ny_builds_instruction_tiers_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ny_builds_instruction_tiers_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from datasets import load_dataset
 
-    from ltk.build.instructions import build_instructions
+    from ltk.instructions.stage import build_instructions
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the optional alpaca source must be skipped, not fetched
     out = tmp_path / "build"
     _write_parallel(out, "ny", "bible-verses-train", _pairs(120))
     pack = _ny_pack([50, 100, 1000])
-    with pytest.warns(UserWarning, match="skipping optional source 'alpaca-cleaned'"):
+    with caplog.at_level(logging.WARNING, logger="ltk"):
         manifest = build_instructions(pack, out, seed=0, progress=False)
+    assert "skipping optional source 'alpaca-cleaned'" in caplog.text
     folder = out / "ny" / "instructions"
     assert manifest["translation"] is None  # no model needed, none loaded
     assert manifest["counts"]["from_parallel"] == 240  # both directions
@@ -113,8 +117,7 @@ def test_ny_builds_instruction_tiers_offline(tmp_path: Path, monkeypatch: pytest
     assert len(ds) == 50 and ds[0]["messages"][0]["role"] == "user"
     # same inputs and seed: byte-identical outputs
     first = {p.name: p.read_bytes() for p in folder.rglob("*.jsonl")}
-    with pytest.warns(UserWarning):
-        build_instructions(pack, out, seed=0, progress=False)
+    build_instructions(pack, out, seed=0, progress=False)
     assert {p.name: p.read_bytes() for p in folder.rglob("*.jsonl")} == first
     assert not list((out / "ny").glob("instructions.*"))  # no temp folders left behind
 
@@ -123,7 +126,7 @@ def test_ny_builds_instruction_tiers_offline(tmp_path: Path, monkeypatch: pytest
 def test_translated_source_goes_through_qe_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from ltk.build.instructions import build_instructions
+    from ltk.instructions.stage import build_instructions
     from ltk.langpack.load import Langpack
     from ltk.langpack.schema import LocalSource
 
@@ -162,7 +165,7 @@ def test_translated_source_goes_through_qe_and_cache(tmp_path: Path, monkeypatch
     assert quality["kept"] < 30  # random weights produce junk that QE must catch
     assert set(quality["scores"]) >= {"repetition"}
     assert manifest["translation"]["licence"] == "CC-BY-NC-4.0"
-    from ltk.build.translate import resolve_dtype
+    from ltk.translation import resolve_dtype
 
     assert manifest["translation"]["dtype"] == resolve_dtype("auto", "cpu")  # what the engine computed in
     assert manifest["run"]["forward"]["translated"] > 0

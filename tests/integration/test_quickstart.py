@@ -20,7 +20,8 @@ def test_fast_quickstart_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
-        main, ["quickstart", "--fast", "--out", "runs/qs", "--build-dir", "build", "--recipes-dir", "recipes"]
+        main,
+        ["quickstart", "--fast", "--out", "runs/qs", "--build-root", "build", "--recipes-dir", "recipes"],
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
     out = tmp_path / "runs" / "qs"
@@ -45,7 +46,8 @@ def test_fast_quickstart_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # A rerun resumes: nothing is trained or evaluated again.
     before = {p: p.stat().st_mtime_ns for p in (out / "eval").glob("*.json")}
     again = CliRunner().invoke(
-        main, ["quickstart", "--fast", "--out", "runs/qs", "--build-dir", "build", "--recipes-dir", "recipes"]
+        main,
+        ["quickstart", "--fast", "--out", "runs/qs", "--build-root", "build", "--recipes-dir", "recipes"],
     )
     assert again.exit_code == 0, again.output + repr(again.exception)
     assert {p: p.stat().st_mtime_ns for p in (out / "eval").glob("*.json")} == before

@@ -82,7 +82,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def engine(nllb_dir: Path):
-    from ltk.build.translate import GenerationSettings, TransformersEngine
+    from ltk.translation import GenerationSettings, TransformersEngine
 
     # float32 pinned: these tests compare token ids exactly (batched vs single, killed vs uninterrupted).
     return TransformersEngine(
@@ -112,7 +112,7 @@ def test_source_prefix_and_forced_target_token(engine) -> None:
 
 
 def test_target_token_forced_and_batched_equals_single(engine, tmp_path: Path) -> None:
-    from ltk.build.translate import TranslationCache, translate_segments
+    from ltk.translation import TranslationCache, translate_segments
 
     nya = engine.tokenizer.convert_tokens_to_ids("nya_Latn")
     swh = engine.tokenizer.convert_tokens_to_ids("swh_Latn")
@@ -125,7 +125,7 @@ def test_target_token_forced_and_batched_equals_single(engine, tmp_path: Path) -
     )  # fmt: skip
     assert batched.stats.batches == 1 and single.stats.batches == 6  # 6 distinct segments
     # No budget given: the float32 transformers engine on CPU uses the smaller CPU budget (fastest measured).
-    from ltk.build.translate import CPU_BATCH_TOKENS, default_batch_tokens
+    from ltk.translation import CPU_BATCH_TOKENS, default_batch_tokens
 
     assert engine.device == "cpu" and default_batch_tokens(engine) == CPU_BATCH_TOKENS == 2048
     assert batched.ids == single.ids
@@ -146,7 +146,7 @@ def test_target_token_forced_and_batched_equals_single(engine, tmp_path: Path) -
 
 
 def test_second_run_makes_no_generate_call(engine, tmp_path: Path) -> None:
-    from ltk.build.translate import TranslationCache, translate_segments
+    from ltk.translation import TranslationCache, translate_segments
 
     calls = {"n": 0}
     original = engine.model.generate
@@ -177,7 +177,7 @@ def test_second_run_makes_no_generate_call(engine, tmp_path: Path) -> None:
 def test_cache_key_changes_with_generation_settings(engine, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from ltk.build.translate import TranslationCache, translate_segments
+    from ltk.translation import TranslationCache, translate_segments
 
     cache_dir = tmp_path / "d"
     translate_segments(
@@ -196,7 +196,7 @@ def test_cache_key_changes_with_generation_settings(engine, tmp_path: Path) -> N
 
 
 def test_ctranslate2_backend_same_interface(nllb_dir: Path, engine, tmp_path: Path) -> None:
-    from ltk.build.translate import (
+    from ltk.translation import (
         CTranslate2Engine,
         GenerationSettings,
         TranslationCache,
@@ -218,7 +218,7 @@ def test_ctranslate2_backend_same_interface(nllb_dir: Path, engine, tmp_path: Pa
 def test_ctranslate2_rows_stop_at_their_own_limit(nllb_dir: Path, tmp_path: Path) -> None:
     """A row leaves CTranslate2's batch at its own limit instead of decoding to the batch's largest one
     (the tiny model falls into a repetition loop, NLLB's known failure, so rows run to their limits)."""
-    from ltk.build.translate import CTranslate2Engine, GenerationSettings
+    from ltk.translation import CTranslate2Engine, GenerationSettings
 
     settings = GenerationSettings(max_new_tokens=24, max_length_ratio=None)
     ct2 = CTranslate2Engine(str(nllb_dir), settings=settings, cache_dir=tmp_path)
@@ -235,7 +235,7 @@ def test_ctranslate2_rows_stop_at_their_own_limit(nllb_dir: Path, tmp_path: Path
 def test_dtype_auto_picks_bf16_where_the_cpu_has_it(nllb_dir: Path, engine, tmp_path: Path) -> None:
     import torch
 
-    from ltk.build.translate import (
+    from ltk.translation import (
         DEFAULT_BATCH_TOKENS,
         GenerationSettings,
         TransformersEngine,
@@ -267,7 +267,7 @@ def test_dtype_auto_picks_bf16_where_the_cpu_has_it(nllb_dir: Path, engine, tmp_
 
 
 def test_unsupported_language_lists_supported_codes(engine, nllb_dir: Path) -> None:
-    from ltk.build.translate import check_languages, load_engine
+    from ltk.translation import check_languages, load_engine
 
     with pytest.raises(UsageError, match="does not support xyz_Latn"):  # before any weights load
         load_engine(str(nllb_dir), "ctranslate2", languages=("eng_Latn", "xyz_Latn"))
@@ -279,7 +279,7 @@ def test_unsupported_language_lists_supported_codes(engine, nllb_dir: Path) -> N
 
 
 def test_model_that_cannot_load_is_a_clear_error(tmp_path: Path, tiny_llama_dir: Path, monkeypatch) -> None:
-    from ltk.build.translate import load_engine
+    from ltk.translation import load_engine
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(LtkError) as err:

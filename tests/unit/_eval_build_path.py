@@ -7,6 +7,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from _eval_build import chichewa_chapter, kjv_chapter, make_build  # noqa: E402
+from _eval_build import chichewa_chapter, kjv_chapter, make_build
 
 __all__ = ["chichewa_chapter", "kjv_chapter", "make_build"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ltk.build.sources import ReadStats, check_source, iter_records
+from ltk.corpus.sources import ReadStats, check_source, iter_records
 from ltk.errors import LtkError, UsageError
 from ltk.langpack.load import load_langpack
 from ltk.registry import get_langpack

@@ -10,12 +10,12 @@ import unicodedata
 import numpy as np
 import pytest
 
-from ltk.build.dedup import DedupIndex, MinHasher, exact_key, lsh_params
-from ltk.build.filters import Thresholds, quality_reason
-from ltk.build.langid import ENGLISH_CODES, Pycld2Backend, expected_codes, make_backend
-from ltk.build.mix import mix_english, take_budget
-from ltk.build.normalize import normalize_text
-from ltk.build.parallel import align_pairs
+from ltk.corpus.dedup import DedupIndex, MinHasher, exact_key, lsh_params
+from ltk.corpus.filters import Thresholds, quality_reason
+from ltk.corpus.langid import ENGLISH_CODES, Pycld2Backend, expected_codes, make_backend
+from ltk.corpus.mix import mix_english, take_budget
+from ltk.corpus.normalize import normalize_text
+from ltk.corpus.parallel import align_pairs
 from ltk.errors import UsageError
 from ltk.langpack.schema import Filters
 
@@ -57,7 +57,7 @@ def test_ascii_fast_paths_match_the_regexes():
     import hashlib
     import random
 
-    from ltk.build import filters, normalize
+    from ltk.corpus import filters, normalize
 
     def reference(text: str) -> str:
         text = normalize._CONTROL.sub("", normalize._ODD_BREAK.sub("\n", text))
@@ -171,7 +171,7 @@ def test_minhash_batched_equals_one_by_one_and_tracks_jaccard():
 def test_minhash_signatures_are_identical_in_another_process():
     here = MinHasher(128, 5).signature(NY).tobytes().hex()
     code = (
-        f"from ltk.build.dedup import MinHasher; print(MinHasher(128, 5).signature({NY!r}).tobytes().hex())"
+        f"from ltk.corpus.dedup import MinHasher; print(MinHasher(128, 5).signature({NY!r}).tobytes().hex())"
     )
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert there.strip() == here
@@ -229,3 +229,25 @@ def test_align_by_index_counts_unpaired_rows():
     e = [{"id": str(i), "text": f"e{i}"} for i in range(4)]
     pairs, drops = align_pairs(t, e, "index")
     assert len(pairs) == 3 and drops == {"unpaired_rows": 1}
+
+
+@pytest.mark.parametrize("english_docs", [600, 12])
+def test_train_time_mix_uses_the_build_selection_by_characters(english_docs):
+    """premixed: false mixes at train time with the same rule as the build (characters for tokens): the
+    share holds whether English is plentiful or short (then the target side is trimmed), deterministically."""
+    import pyarrow as pa
+
+    from ltk.train.mix import mix_tables
+
+    rng = np.random.default_rng(5)
+    target = pa.table({"text": ["t" * int(n) for n in rng.integers(200, 3000, size=400)]})
+    english = pa.table({"text": ["e" * int(n) for n in rng.integers(200, 3000, size=english_docs)]})
+    mixed = mix_tables(target, english, 0.25, seed=1)
+    texts = mixed["text"].to_pylist()
+    chars_en = sum(len(t) for t in texts if t.startswith("e"))
+    assert abs(chars_en / sum(len(t) for t in texts) - 0.25) <= 0.01
+    n_target = sum(t.startswith("t") for t in texts)
+    assert n_target == 400 if english_docs == 600 else n_target < 400
+    assert mix_tables(target, english, 0.25, seed=1).equals(mixed)
+    assert mix_tables(target, english, 0.0, seed=1).num_rows == 400  # no mix: every target row, shuffled
+    assert mix_tables(target, english.slice(0, 0), 0.25, seed=1).num_rows == 400

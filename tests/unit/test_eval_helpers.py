@@ -4,7 +4,6 @@ the harness skip message, the report table."""
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from ltk.errors import UsageError
 from ltk.evaluate.harness import PACKAGE_HINT, default_tasks, harness_eval
 from ltk.evaluate.report import Run, results_table, stage_sort_key
-from ltk.evaluate.run import guess_stage, parse_metrics, write_json_atomic
+from ltk.evaluate.run import guess_stage, parse_metrics
 
 
 def test_parse_metrics() -> None:
@@ -29,14 +28,6 @@ def test_stage_guess_and_order() -> None:
     assert guess_stage("HuggingFaceTB/SmolLM2-135M") == "base"
     stages = ["sft", "cpt", "base", "cpt-step200", "cpt-step50", "extra"]
     assert sorted(stages, key=stage_sort_key) == ["base", "cpt-step50", "cpt-step200", "cpt", "sft", "extra"]
-
-
-def test_write_json_atomic(tmp_path: Path) -> None:
-    path = tmp_path / "eval" / "base.json"
-    write_json_atomic(path, {"b": 1, "a": [1.5]})
-    assert json.loads(path.read_text()) == {"a": [1.5], "b": 1}
-    assert path.read_text().index('"a"') < path.read_text().index('"b"')  # sorted keys: stable diffs
-    assert [p.name for p in path.parent.iterdir()] == ["base.json"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("lm_eval") is not None, reason="lm-eval is installed here")

@@ -41,15 +41,15 @@ def test_advice_follows_the_study(premium: float, policy: str) -> None:
 
 
 def test_cli_tokenizer_analyze_on_a_build(tokenizer_dir: Path, tmp_path: Path) -> None:
-    make_build(tmp_path)
+    build = make_build(tmp_path)
     res = CliRunner().invoke(
         main,
-        ["tokenizer", "analyze", "ny", "--model", str(tokenizer_dir), "--build", str(tmp_path), "--json"],
+        ["tokenizer", "analyze", "ny", "--model", str(tokenizer_dir), "--build", str(build), "--json"],
     )
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert data["pairs"] == 6 and data["language"] == "Chichewa" and data["advice"]["policy"] == "keep"
     res = CliRunner().invoke(
-        main, ["tokenizer", "analyze", "ny", "--model", str(tmp_path / "nope"), "--build", str(tmp_path)]
+        main, ["tokenizer", "analyze", "ny", "--model", str(tmp_path / "nope"), "--build", str(build)]
     )
     assert res.exit_code == 2 and "cannot load the tokenizer" in res.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ltk.build.instruction_formats import BadRecord, detect_kind, to_messages
+from ltk.instructions.formats import BadRecord, detect_kind, to_messages
 
 
 def test_alpaca_with_input_and_field_map() -> None:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltk.errors import ValidationError
-from ltk.langpack.load import read_yaml, validate_document
+from ltk.langpack.load import validate_document
 from ltk.langpack.schema import (
     DEFAULT_ENGLISH_RATIO,
     DEFAULT_TIERS,
@@ -23,6 +23,7 @@ from ltk.langpack.schema import (
     LangpackSpec,
     source_identity,
 )
+from ltk.validation import read_yaml
 
 LANGPACKS = Path(__file__).resolve().parents[2] / "langpacks"
 REAL = {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ltk.build.qe import DROP_REASONS, QualityReport, distribution, judge, repeated_ngram_fraction
 from ltk.langpack.schema import Quality
+from ltk.translation.qe import DROP_REASONS, QualityReport, distribution, judge, repeated_ngram_fraction
 
 EN = "God created the heaven and the earth, and the earth was without form and void."
 NY = "Pachiyambi Mulungu analenga kumwamba ndi dziko lapansi. Ndipo dziko lapansi linali lopanda maonekedwe."

@@ -10,11 +10,12 @@ import yaml
 from click.testing import CliRunner
 
 from ltk import __version__
+from ltk.assets import EMBEDDED_NAME
 from ltk.cli import main
 from ltk.errors import ValidationError
 from ltk.recipe.load import load_recipe, stage_settings, validate_recipe
 from ltk.recipe.render import cpt_max_steps, recipe_to_yaml, render_recipe, write_recipe
-from ltk.recipe.schema import EMBEDDED_BASE_MODEL, PLUGIN_CLASS
+from ltk.recipe.schema import PLUGIN_CLASS
 from ltk.registry import get_langpack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def test_committed_recipe_validates_and_round_trips(path: Path) -> None:
     # Serialising the loaded recipe gives the same document (header comments aside).
     assert yaml.safe_load(body_only) == yaml.safe_load(text)
     assert recipe_to_yaml(load_recipe(path)) == body_only
-    assert recipe.base_model == EMBEDDED_BASE_MODEL
+    assert recipe.base_model == EMBEDDED_NAME
     assert PLUGIN_CLASS in recipe.plugins
 
 
@@ -69,10 +70,19 @@ def test_write_recipe_is_atomic_and_deterministic(tmp_path: Path) -> None:
     assert recipe.ltk.build_dir == f"{(tmp_path / 'no-such-build').as_posix()}/sw"
 
 
-def test_build_dir_may_be_root_or_language_folder() -> None:
+def test_recipe_paths_follow_the_build_layout() -> None:
+    """The recipe names exactly the folders the build writes (one layout, no guessing)."""
+    from ltk.layout import BuildLayout
+
     pack = get_langpack("ny")
-    assert render_recipe(pack, Path("build"), Path("recipes")) == render_recipe(
-        pack, Path("build/ny"), Path("recipes")
+    layout = BuildLayout(Path("/data/build"), "ny")
+    data = yaml.safe_load(render_recipe(pack, layout.root, Path("recipes")))
+    stages, ev = data["ltk"]["stages"], data["ltk"]["eval"]
+    assert data["ltk"]["build_dir"] == str(layout.dir)
+    assert stages["cpt"]["data"] == data["datasets"][0]["path"] == str(layout.corpus_train)
+    assert stages["sft"]["data"] == str(layout.tier(stages["sft"]["tier"]))
+    assert (ev["heldout_target"], ev["heldout_english"], ev["prompts"]) == tuple(
+        str(p) for p in (layout.heldout_target, layout.heldout_english, layout.heldout_prompts)
     )
 
 

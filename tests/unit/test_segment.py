@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltk.build.segment import restore, segment_text, sentencex_language
+from ltk.translation.segment import restore, segment_text, sentencex_language
 
 TEXT = """Visit https://example.com/a.b for details. It costs $5 and weighs 3.5 kg. Use {name} and %s here.
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from ltk.build.corpus import tokenizer_folder
-from ltk.build.token_count import TokenCounter
+from ltk.corpus.token_count import TokenCounter, tokenizer_folder
 
 TEXTS = [
     "Pachiyambi Mulungu analenga kumwamba ndi dziko lapansi.",

@@ -1,29 +1,22 @@
-"""``ltk build-langpack CODE``: corpus -> parallel sets -> instruction tiers -> recipe."""
+"""``ltk build-langpack CODE``: corpus -> parallel sets -> instruction tiers -> recipe (``ltk.pipeline``)."""
 
 from __future__ import annotations
 
-import importlib
+import sys
 from pathlib import Path
 
 import click
 
-from ltk.build.translate import BACKENDS, DTYPES
-from ltk.cli import LANGPACK_PATH_HELP, handle_errors
+from ltk.commands.options import (
+    base_model_option,
+    device_option,
+    handle_errors,
+    langpack_path_option,
+    recipes_dir_option,
+    translation_engine_options,
+)
 
 STAGES = ("corpus", "instructions", "recipe", "all")
-
-
-def _lazy(module: str, attr: str, what: str):
-    """Import a later stage only when it runs; say clearly when it is not available yet."""
-    from ltk.errors import LtkError
-
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise LtkError(
-            f"the {what} stage ({module}.{attr}) is not available in this ltk install: {exc}.\n"
-            f"    fix: update ltk, or run only the corpus stage with --stage corpus"
-        ) from None
 
 
 @click.command("build-langpack")
@@ -40,7 +33,7 @@ def _lazy(module: str, attr: str, what: str):
     type=click.Path(file_okay=False),
     default="build",
     show_default=True,
-    help="Build folder; results go to OUT/CODE/ (corpus/, parallel/, instructions/).",
+    help="Build root; results go to OUT/CODE/ (corpus/, parallel/, instructions/), the cache to OUT/cache.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for shuffling, mixing, sampling.")
 @click.option("--limit", type=int, help="Read at most N records per source (quick tries, tests).")
@@ -52,32 +45,18 @@ def _lazy(module: str, attr: str, what: str):
     help="Folder with local copies: `kind: local` paths resolve here, and DIR/<source name> replaces a hub source.",
 )
 @click.option(
-    "--tokenizer", help="Tokenizer (folder or hub id) that counts the token budget [default: SmolLM2's]."
+    "--tokenizer",
+    help="Tokenizer (folder or hub id) that counts the token budget [default: the base model's].",
 )
-@click.option("--recipes-dir", type=click.Path(file_okay=False), default="recipes", show_default=True)
-@click.option(
-    "--base-model", help="Base model written into the recipe [default: the langpack's/recipe default]."
-)
+@recipes_dir_option
+@base_model_option
 @click.option("--translation-model", help="NLLB model id or path for the instruction stage.")
-@click.option("--device", help="Device for translation (cpu, cuda).")
-@click.option(
-    "--translation-backend",
-    type=click.Choice(BACKENDS),
-    default="transformers",
-    show_default=True,
-    help="ctranslate2: converts the model once, int8 on CPU, several times faster (pip install 'ltk[fast]').",
-)
-@click.option(
-    "--translation-dtype",
-    type=click.Choice(DTYPES),
-    default="auto",
-    show_default=True,
-    help="transformers backend weights; auto: bfloat16 on GPUs and on CPUs with native bf16, else float32.",
-)
+@device_option("translation")
+@translation_engine_options(backend_flag="--translation-backend", dtype_flag="--translation-dtype")
 @click.option(
     "--force", is_flag=True, help="Rebuild the corpus even if a finished one with the same settings exists."
 )
-@click.option("--langpack-path", multiple=True, type=click.Path(), help=LANGPACK_PATH_HELP)
+@langpack_path_option
 @handle_errors
 def build_langpack(
     code: str,
@@ -119,61 +98,43 @@ def build_langpack(
     with a warning). Outputs are written to temporary folders and renamed when complete; rerun the same
     command after a crash to resume.
     """
+    from ltk.pipeline import STAGES as PIPELINE_STAGES
+    from ltk.pipeline import BuildOptions, build_langpack
+    from ltk.pipeline import dry_run as plan
     from ltk.registry import get_langpack
 
     pack = get_langpack(code, langpack_path)
-    build_root = Path(out)
-    build_dir = build_root / pack.code
-    data = Path(data_dir) if data_dir else None
-    if stage in ("corpus", "all"):
-        from ltk.build.corpus import build_corpus, render_summary
-
-        manifest = build_corpus(
-            pack,
-            build_root,
-            seed=seed,
-            limit=limit,
-            workers=workers,
-            dry_run=dry_run,
-            tokenizer=tokenizer,
-            data_dir=data,
-            force=force,
-        )
-        if manifest.get("reused"):
-            click.echo(f"corpus: up to date in {build_dir / 'corpus'} (same settings); --force rebuilds it")
-        click.echo(render_summary(manifest))
-        if dry_run:
-            if manifest["errors"]:
-                raise SystemExit(1)
+    options = BuildOptions(
+        seed=seed,
+        limit=limit,
+        workers=workers,
+        data_dir=Path(data_dir) if data_dir else None,
+        tokenizer=tokenizer,
+        base_model=base_model,
+        translation_model=translation_model,
+        translation_backend=translation_backend,
+        translation_dtype=translation_dtype,
+        device=device,
+        force=force,
+    )
+    if dry_run:
+        if stage not in ("corpus", "all"):
+            click.echo(f"--dry-run applies to the corpus stage; nothing to show for --stage {stage}")
             return
-        from ltk.build.parallel import build_parallel_sets
+        from ltk.corpus.stage import render_summary
 
-        par = build_parallel_sets(pack, build_root, seed=seed, limit=limit, data_dir=data)
-        for name, info in par["sets"].items():
-            if "skipped" in info:
-                click.echo(f"parallel {name}: skipped ({info['skipped']})", err=True)
-            else:
-                drops = ", ".join(f"{k} {v}" for k, v in info["drops"].items()) or "none"
-                click.echo(f"parallel {name}: {info['pairs']:,} pairs ({info['split']}); dropped: {drops}")
-        click.echo(f"corpus written to {build_dir / 'corpus'} (manifest.json)")
-    elif dry_run:
-        click.echo(f"--dry-run applies to the corpus stage; nothing to show for --stage {stage}")
+        manifest = plan(pack, Path(out), options)
+        click.echo(render_summary(manifest))
+        if manifest["errors"]:
+            sys.exit(1)
         return
-    if stage in ("instructions", "all"):
-        build_instructions = _lazy("ltk.build.instructions", "build_instructions", "instructions")
-        kwargs = {
-            "seed": seed,
-            "limit": limit,
-            "translation_model": translation_model,
-            "device": device,
-            "backend": translation_backend,
-            "dtype": translation_dtype,
-        }
-        if data is not None:
-            kwargs["data_dir"] = data
-        build_instructions(pack, build_root, **kwargs)
-        click.echo(f"instructions written to {build_dir / 'instructions'}")
-    if stage in ("recipe", "all"):
-        write_recipe = _lazy("ltk.recipe.render", "write_recipe", "recipe")
-        path = write_recipe(pack, build_root, Path(recipes_dir), base_model=base_model)
-        click.echo(f"recipe written to {path}. Next: ltk train {path}")
+    stages = PIPELINE_STAGES if stage == "all" else (stage,)
+    result = build_langpack(pack, Path(out), Path(recipes_dir), options, stages=stages)
+    for summary in result.summaries:
+        click.echo(summary)
+    if result.corpus is not None:
+        click.echo(f"corpus written to {result.layout.corpus} (manifest.json)")
+    if result.instructions is not None and "tiers" in result.instructions:  # rank 0 writes them
+        click.echo(f"instructions written to {result.layout.instructions} (manifest.json)")
+    if result.recipe is not None:
+        click.echo(f"recipe written to {result.recipe}. Next: ltk train {result.recipe}")

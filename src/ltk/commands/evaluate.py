@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ltk.cli import handle_errors
+from ltk.commands.options import build_option, device_option, handle_errors
 
 METRICS_HELP = (
     "Comma-separated metrics: bpb (bits per byte, target + English), codeswitch (answers not in the "
@@ -18,9 +18,7 @@ METRICS_HELP = (
 
 @click.command("eval")
 @click.argument("model")
-@click.option(
-    "--build", "build_dir", required=True, type=click.Path(), help="Language build folder, e.g. build/ny."
-)
+@build_option
 @click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder, e.g. runs/ny."
 )
@@ -48,7 +46,7 @@ METRICS_HELP = (
 @click.option("--stride", type=int, help="Bits-per-byte window stride (default: half the context).")
 @click.option("--max-new-tokens", type=int, default=128, show_default=True, help="Generation length.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Generation batch size.")
-@click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+@device_option("the model")
 @click.option(
     "--judge-url",
     help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1. Without it, "
@@ -105,6 +103,7 @@ def eval_cmd(
     Then: ltk report runs/ny --out reports/ny
     """
     from ltk.errors import UsageError
+    from ltk.evaluate.metrics import EvalOptions
     from ltk.evaluate.run import evaluate_model, parse_metrics, summary_rows
 
     chosen = parse_metrics(metrics)
@@ -121,12 +120,7 @@ def eval_cmd(
         raise UsageError(
             f"--judge-price {judge_price!r}: give two numbers, input,output USD per 1M tokens"
         ) from None
-    result = evaluate_model(
-        model,
-        Path(build_dir),
-        Path(out),
-        chosen,
-        stage=stage,
+    options = EvalOptions(
         max_docs=max_docs,
         max_prompts=max_prompts,
         max_pairs=max_pairs,
@@ -134,11 +128,12 @@ def eval_cmd(
         stride=stride,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
+        device=device,
         judge=backend,
         judge_price=(price_in, price_out),
-        device=device,
         harness_tasks=[t for t in (harness_tasks or "").split(",") if t] or None,
     )
+    result = evaluate_model(model, Path(build_dir), Path(out), chosen, options, stage=stage)
     stage_name = result["meta"]["stage"]
     click.echo(f"\n{result['meta']['model']} on {build_dir} ({stage_name})")
     for name, value in summary_rows(result):
@@ -178,27 +173,25 @@ def tokenizer_group() -> None:
 @click.option("--model", required=True, help="Model (or tokenizer) folder, hub id, or embedded:smollm2-135m.")
 @click.option(
     "--build",
-    "build_root",
-    default="build",
-    show_default=True,
-    type=click.Path(),
-    help="Build root; parallel sets are read from BUILD/CODE/parallel when built.",
+    "build_dir",
+    type=click.Path(file_okay=False),
+    help="The language's build folder [default: build/CODE]; its parallel sets are used when built.",
 )
 @click.option("--max-pairs", type=int, default=1000, show_default=True, help="Parallel pairs to measure.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
-def tokenizer_analyze(code: str, model: str, build_root: str, max_pairs: int, as_json: bool) -> None:
+def tokenizer_analyze(code: str, model: str, build_dir: str | None, max_pairs: int, as_json: bool) -> None:
     """Tokenizer premium of MODEL for langpack CODE: tokens per byte and per word, target vs English, on
     parallel text, and whether to keep or extend the vocabulary.
 
     \b
     Example:
       ltk tokenizer analyze ny --model embedded:smollm2-135m
-    Reads build/CODE/parallel when built, else the langpack's parallel sources directly.
+    Reads BUILD/parallel when built, else the langpack's parallel sources directly.
     """
     from ltk.evaluate.premium import analyze, render
 
-    result = analyze(code, model, build_root=Path(build_root), max_pairs=max_pairs)
+    result = analyze(code, model, build_dir=Path(build_dir) if build_dir else None, max_pairs=max_pairs)
     if as_json:
         import json
 

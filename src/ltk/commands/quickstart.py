@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from ltk.cli import handle_errors
+from ltk.commands.options import (
+    base_model_option,
+    build_root_option,
+    handle_errors,
+    recipes_dir_option,
+    seed_option,
+)
 
 
 @click.command("quickstart")
@@ -23,26 +29,17 @@ from ltk.cli import handle_errors
 @click.option(
     "--max-steps", type=int, help="Continual-pretraining steps (SFT gets half); overrides the budget."
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the build and training.")
-@click.option(
-    "--build-dir",
-    type=click.Path(file_okay=False),
-    default="build",
-    show_default=True,
-    help="Build folder for `ltk build-langpack` (results in BUILD_DIR/ny/).",
-)
-@click.option("--recipes-dir", type=click.Path(file_okay=False), default="recipes", show_default=True)
-@click.option(
-    "--base-model",
-    help="Any hub id or local folder instead of the embedded SmolLM2-135M [default: embedded:smollm2-135m].",
-)
+@seed_option
+@build_root_option
+@recipes_dir_option
+@base_model_option
 @handle_errors
 def quickstart(
     out: str,
     fast: bool,
     max_steps: int | None,
     seed: int,
-    build_dir: str,
+    build_root: str,
     recipes_dir: str,
     base_model: str | None,
 ) -> None:
@@ -66,17 +63,18 @@ def quickstart(
       ltk quickstart --fast --out runs/qs-fast
       ltk quickstart --max-steps 100 --out runs/qs-100
     """
-    from ltk.quickstart import run_quickstart
+    from ltk.quickstart import render_result, run_quickstart
 
-    run_quickstart(
+    summary = run_quickstart(
         Path(out),
         fast=fast,
         max_steps=max_steps,
         seed=seed,
-        build_root=Path(build_dir),
+        build_root=Path(build_root),
         recipes_dir=Path(recipes_dir),
         base_model=base_model,
     )
+    click.echo("\n" + render_result(summary))
 
 
 @click.command("experiment")
@@ -87,9 +85,7 @@ def quickstart(
     show_default=True,
     help="full: 66 min measured on 2 cores; small: ~20 min; tiny: checks the plumbing only.",
 )
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed for the build, training and sampling."
-)
+@seed_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -104,9 +100,9 @@ def quickstart(
     show_default=True,
     help="Models, recipes and eval JSON of every arm (WORK/SCALE/runs/<arm>/).",
 )
-@click.option("--build-dir", type=click.Path(file_okay=False), default="build", show_default=True)
-@click.option("--recipes-dir", type=click.Path(file_okay=False), default="recipes", show_default=True)
-@click.option("--base-model", help="Any hub id or local folder [default: embedded:smollm2-135m].")
+@build_root_option
+@recipes_dir_option
+@base_model_option
 @click.option(
     "--only", multiple=True, help="Run only this arm (repeatable), e.g. --only base --only cpt-en0."
 )
@@ -116,7 +112,7 @@ def experiment(
     seed: int,
     out: str,
     work: str,
-    build_dir: str,
+    build_root: str,
     recipes_dir: str,
     base_model: str | None,
     only: tuple[str, ...],
@@ -142,13 +138,14 @@ def experiment(
     """
     from ltk.experiment import run_experiment
 
-    run_experiment(
+    result = run_experiment(
         Path(out),
         scale=scale,
         seed=seed,
         work=Path(work),
-        build_root=Path(build_dir),
+        build_root=Path(build_root),
         recipes_dir=Path(recipes_dir),
         base_model=base_model,
         only=list(only) or None,
     )
+    click.echo("\n" + result["markdown"])

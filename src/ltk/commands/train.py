@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ltk.cli import handle_errors
+from ltk.commands.options import handle_errors
 
 
 @click.command("train")
@@ -65,7 +65,7 @@ def train(
     """
     from ltk.train.run import train_recipe
 
-    train_recipe(
+    result = train_recipe(
         recipe,
         stage=stage,
         backend=backend,
@@ -76,5 +76,6 @@ def train(
         output_dir=output_dir,
         tier=tier,
         report_to=list(report_to),
-        echo=click.echo,
     )
+    if dry_run:
+        click.echo(result["plan_text"])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ltk.build.translate import BACKENDS, DTYPES
-from ltk.cli import handle_errors
+from ltk.commands.options import device_option, handle_errors, translation_engine_options
 
 
 @click.command("translate")
@@ -19,21 +18,7 @@ from ltk.cli import handle_errors
 )
 @click.option("--src", default="eng_Latn", show_default=True, help="Source language, FLORES-200 code.")
 @click.option("--tgt", required=True, help="Target language, FLORES-200 code, e.g. swh_Latn or nya_Latn.")
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="transformers",
-    show_default=True,
-    help="ctranslate2: converts the model once, int8 on CPU, several times faster.",
-)
-@click.option(
-    "--dtype",
-    type=click.Choice(DTYPES),
-    default="auto",
-    show_default=True,
-    help="transformers backend weights. auto: bfloat16 on GPUs and on CPUs with native bf16 (AMX, "
-    "AVX512-BF16; ~1.7x faster there), else float32. Part of the cache key.",
-)
+@translation_engine_options(backend_flag="--backend", dtype_flag="--dtype")
 @click.option("--limit", type=int, default=None, help="Translate only the first N records (to try a slice).")
 @click.option(
     "--batch-tokens",
@@ -54,9 +39,9 @@ from ltk.cli import handle_errors
     "--cache-dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Where translations are cached (default $LTK_CACHE or ~/.cache/ltk).",
+    help="Where translations are cached (default $LTK_CACHE, else ~/.cache/ltk).",
 )
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@device_option("translation")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def translate(
@@ -90,7 +75,8 @@ def translate(
     """
     from pathlib import Path
 
-    from ltk.build.translate import GenerationSettings, translate_jsonl
+    from ltk.instructions.translate_file import translate_jsonl
+    from ltk.translation import GenerationSettings
 
     settings = GenerationSettings(num_beams=beams, max_new_tokens=max_new_tokens)
     summary = translate_jsonl(

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from tqdm.auto import tqdm
+from ltk.log import progress
 
 DEFAULT_CONTEXT = 1024
 DEFAULT_STRIDE = 512
@@ -92,7 +92,7 @@ def bits_per_byte(
     tokens = 0
     n_bytes = 0
     try:
-        for text in tqdm(texts, desc=desc, unit="doc", leave=False):
+        for text in progress(texts, desc=desc, unit="doc"):
             ids = document_ids(tokenizer, text)
             if len(ids) < 2:
                 continue

@@ -2,6 +2,8 @@
 writing ``<run>/eval/<stage>.json`` and ``<run>/eval/<stage>-step<N>.json``. The training code attaches it:
 
     trainer.add_callback(LtkEvalCallback(build_dir, run_dir, stage="cpt", metrics="bpb", every_n_steps=500))
+
+The evaluation is ``ltk.evaluate.run.evaluate_model`` with the same ``EvalOptions`` as ``ltk eval``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+from ltk.evaluate.metrics import EvalOptions
 
 # During training only cheap, offline metrics by default: bits per byte in both languages.
 CALLBACK_METRICS = ("bpb",)
@@ -25,7 +29,7 @@ class LtkEvalCallback(TrainerCallback):
         metrics: str | tuple[str, ...] = CALLBACK_METRICS,
         every_n_steps: int | None = None,
         at_end: bool = True,
-        **eval_kwargs: Any,
+        options: EvalOptions | None = None,
     ):
         self.build_dir = Path(build_dir)
         self.run_dir = Path(run_dir)
@@ -33,7 +37,7 @@ class LtkEvalCallback(TrainerCallback):
         self.metrics = metrics
         self.every_n_steps = every_n_steps
         self.at_end = at_end
-        self.eval_kwargs = eval_kwargs
+        self.options = options or EvalOptions()
         self.written: list[Path] = []
 
     def _run(self, stage: str, args: Any, state: Any, kwargs: dict[str, Any]) -> None:
@@ -51,10 +55,10 @@ class LtkEvalCallback(TrainerCallback):
             self.build_dir,
             self.run_dir,
             self.metrics,
+            self.options,
             tokenizer=tokenizer,
             stage=stage,
             extra_meta={"global_step": state.global_step, "epoch": state.epoch},
-            **self.eval_kwargs,
         )
         self.written.append(self.run_dir / "eval" / f"{stage}.json")
 

@@ -1,4 +1,4 @@
-"""Reading the eval sets a build folder holds (see the shared build-folder contract); clear errors when a
+"""Reading the eval sets a language's build folder holds (``ltk.layout.BuildLayout``); clear errors when a
 set is missing or empty, so that no metric is silently computed on nothing."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ltk.errors import UsageError
+from ltk.layout import BuildLayout
 
 BUILD_HINT = "build it first: ltk build-langpack CODE --out build"
 
@@ -39,7 +40,8 @@ def iter_parquet_rows(files: list[Path], columns: list[str]) -> Iterator[dict[st
 
 def read_texts(build_dir: Path, split: str, max_docs: int | None = None) -> list[str]:
     """Texts of ``corpus/<split>`` (heldout_target | heldout_english), in file order, non-empty only."""
-    files = _parquet_files(build_dir / "corpus" / split, f"held-out set {split!r}")
+    folder = BuildLayout.of(build_dir).corpus_split(split)
+    files = _parquet_files(folder, f"held-out set {split!r}")
     texts: list[str] = []
     for row in iter_parquet_rows(files, ["text"]):
         text = row["text"]
@@ -48,13 +50,13 @@ def read_texts(build_dir: Path, split: str, max_docs: int | None = None) -> list
             if max_docs is not None and len(texts) >= max_docs:
                 break
     if not texts:
-        raise UsageError(f"held-out set {split!r} in {build_dir / 'corpus' / split} is empty; {BUILD_HINT}")
+        raise UsageError(f"held-out set {split!r} in {folder} is empty; {BUILD_HINT}")
     return texts
 
 
 def read_corpus_texts(build_dir: Path, lang: str, max_docs: int | None = None) -> list[str]:
     """Training-corpus texts of one language (``target`` | ``english``), used to learn lexicons."""
-    files = _parquet_files(build_dir / "corpus" / "train", "training corpus")
+    files = _parquet_files(BuildLayout.of(build_dir).corpus_train, "training corpus")
     texts: list[str] = []
     for row in iter_parquet_rows(files, ["text", "lang"]):
         if row["lang"] == lang and row["text"]:
@@ -73,7 +75,7 @@ class Prompt:
 
 def read_prompts(build_dir: Path, max_prompts: int | None = None) -> list[Prompt]:
     """Held-out target-language prompts from ``instructions/heldout_prompts.jsonl``."""
-    path = build_dir / "instructions" / "heldout_prompts.jsonl"
+    path = BuildLayout.of(build_dir).heldout_prompts
     if not path.is_file():
         raise UsageError(f"held-out prompts: {path} does not exist; {BUILD_HINT}")
     prompts: list[Prompt] = []
@@ -108,12 +110,12 @@ class Pair:
 
 
 def parallel_names(build_dir: Path) -> list[str]:
-    folder = build_dir / "parallel"
+    folder = BuildLayout.of(build_dir).parallel
     return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
 
 
 def read_parallel(build_dir: Path, name: str, max_pairs: int | None = None) -> list[Pair]:
-    path = build_dir / "parallel" / f"{name}.parquet"
+    path = BuildLayout.of(build_dir).parallel_set(name)
     if not path.is_file():
         known = ", ".join(parallel_names(build_dir)) or "(none)"
         raise UsageError(f"parallel set {name!r}: {path} does not exist (found: {known}); {BUILD_HINT}")

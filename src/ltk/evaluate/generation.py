@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tqdm.auto import tqdm
+from ltk.log import progress
 
 
 def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
@@ -70,7 +70,7 @@ def generate_with_counts(
     stop_ids = {t for t in (tokenizer.eos_token_id, pad_id) if t is not None}
     answers: list[tuple[str, int]] = []
     try:
-        for start in tqdm(range(0, len(conversations), batch_size), desc=desc, unit="batch", leave=False):
+        for start in progress(range(0, len(conversations), batch_size), desc=desc, unit="batch"):
             prompts = [render_prompt(tokenizer, c) for c in conversations[start : start + batch_size]]
             enc = tokenizer(
                 prompts,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ltk.errors import LtkError, UsageError
+from ltk.log import progress as log_progress
 
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 JSON_OBJECT_RE = re.compile(r"\{[^{}]*\}", re.S)
@@ -159,7 +160,7 @@ class HttpJudge:
             url, data=json.dumps(payload).encode(), headers=headers, method="POST"
         )
         self.requests_made += 1
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - user URL
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
             return json.loads(response.read().decode("utf-8"))
 
     def complete(self, messages: list[dict[str, str]]) -> Completion:
@@ -275,13 +276,11 @@ def judge_samples(
 
     If the endpoint dies, raises JudgeUnavailable after its retries; judgements completed so far stay in
     the cache and a rerun continues from there."""
-    from tqdm.auto import tqdm
-
     rubric = rubric or Rubric.load()
     tokens_in = tokens_out = 0
     new = cached = 0
     verdicts: list[dict[str, Any]] = []
-    bar = tqdm(samples, desc=f"judge ({backend.id})", unit="answer", disable=not progress, leave=False)
+    bar = log_progress(samples, desc=f"judge ({backend.id})", unit="answer", enabled=progress)
     for sample in bar:
         key = cache_key(backend.id, rubric, sample["prompt"], sample["answer"], sample.get("reference"))
         entry = cache.entries.get(key)

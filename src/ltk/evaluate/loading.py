@@ -9,20 +9,6 @@ from typing import Any
 from ltk.errors import LtkError, UsageError
 
 
-def resolve_model_name(name: str) -> str:
-    """Resolve ``embedded:...`` names through ltk.assets when that module exists; paths pass through."""
-    if name.startswith("embedded:"):
-        try:
-            from ltk.assets import resolve_model
-        except ImportError as exc:
-            raise UsageError(
-                f"model {name!r} needs ltk.assets, which is not available ({exc}); "
-                "give a model folder or hub id instead"
-            ) from None
-        return str(resolve_model(name))
-    return name
-
-
 @dataclass
 class LoadedModel:
     """A causal LM and its tokenizer, with the name it was loaded from."""
@@ -53,7 +39,9 @@ def load_model(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    resolved = resolve_model_name(str(name))
+    from ltk.assets import resolve_model
+
+    resolved = resolve_model(str(name))
     path = Path(resolved)
     looks_local = path.exists() or resolved.startswith((".", "/", "~"))
     if looks_local and not path.exists():

@@ -84,7 +84,7 @@ def pairs_from_build(build_dir: Path, max_pairs: int | None) -> list[tuple[str, 
 def pairs_from_langpack(pack: Any, max_pairs: int | None) -> list[tuple[str, str]]:
     """Read the langpack's first parallel set straight from its sources (no build needed)."""
     try:
-        from ltk.build.sources import iter_records
+        from ltk.corpus.sources import iter_records
     except ImportError:
         return []
     if not pack.spec.parallel:
@@ -112,18 +112,17 @@ def pairs_from_langpack(pack: Any, max_pairs: int | None) -> list[tuple[str, str
     return pairs[:max_pairs] if max_pairs is not None else pairs
 
 
-def analyze(
-    code: str, model: str, *, build_root: Path = Path("build"), max_pairs: int = 1000
-) -> dict[str, Any]:
-    """`ltk tokenizer analyze CODE --model M`: works before any training, from the build folder's
-    parallel sets or, when the langpack is not built yet, from its parallel sources directly."""
+def analyze(code: str, model: str, *, build_dir: Path | None = None, max_pairs: int = 1000) -> dict[str, Any]:
+    """`ltk tokenizer analyze CODE --model M`: works before any training, from the language build
+    folder's parallel sets (default ``build/CODE``) or, when the langpack is not built yet, from its
+    parallel sources directly."""
     from transformers import AutoTokenizer
 
-    from ltk.evaluate.loading import resolve_model_name
+    from ltk.assets import resolve_model
     from ltk.registry import get_langpack
 
     pack = get_langpack(code)
-    build_dir = build_root / pack.code
+    build_dir = Path(build_dir) if build_dir is not None else Path("build") / pack.code
     pairs = pairs_from_build(build_dir, max_pairs) if (build_dir / "parallel").is_dir() else []
     origin = f"{build_dir}/parallel"
     if not pairs:
@@ -135,7 +134,7 @@ def analyze(
             "parallel sources could not be read; run `ltk build-langpack "
             f"{pack.code} --stage corpus` first, or check `parallel:` in {pack.file}"
         )
-    resolved = resolve_model_name(model)
+    resolved = resolve_model(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved)
     except (OSError, ValueError) as exc:

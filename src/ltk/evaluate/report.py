@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ltk.assets import EMBEDDED_HUB_IDS
 from ltk.errors import UsageError
 from ltk.evaluate import STAGE_ORDER
+from ltk.io import atomic_write_bytes, atomic_write_text
+from ltk.translation.engines import NLLB_LICENCE
 
 STEP_RE = re.compile(r"^(?P<stage>.+)-step(?P<step>\d+)$")
-NLLB_LICENCE = "CC-BY-NC-4.0"
-# What ltk's embedded model names stand for on the hub, and their licences (for model cards).
-EMBEDDED_BASES = {"embedded:smollm2-135m": ("HuggingFaceTB/SmolLM2-135M-Instruct", "Apache-2.0")}
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -361,7 +361,7 @@ def write_report(run_paths: list[str | Path], out: str | Path) -> dict[str, Path
     title = "ltk evaluation report: " + ", ".join(r.name for r in runs)
 
     for name, (_, png) in plots.items():
-        _write_bytes(out / "plots" / f"{name}.png", png)
+        atomic_write_bytes(out / "plots" / f"{name}.png", png)
 
     md = [f"# {title}", "", "## Runs", "", *(f"- {run_summary(r)}" for r in runs), "", "## Results", ""]
     md += [_md_table(header, rows), ""]
@@ -370,7 +370,7 @@ def write_report(run_paths: list[str | Path], out: str | Path) -> dict[str, Path
     if advice:
         md += ["## Vocabulary advice", "", *(f"- {a}" for a in advice), ""]
     md += ["## Method", "", *(f"- {m}" for m in method_lines), ""]
-    _write_text(out / "report.md", "\n".join(md))
+    atomic_write_text(out / "report.md", "\n".join(md))
 
     figures = "".join(
         f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
@@ -393,28 +393,16 @@ def write_report(run_paths: list[str | Path], out: str | Path) -> dict[str, Path
         "<h2>Method</h2><ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in method_lines) + "</ul>",
         "</body></html>",
     ]
-    _write_text(out / "report.html", "\n".join(page))
+    atomic_write_text(out / "report.html", "\n".join(page))
 
     written = {"markdown": out / "report.md", "html": out / "report.html"}
     for run in runs:
         card_name = "MODEL_CARD.md" if len(runs) == 1 else f"MODEL_CARD.{run.name.replace('/', '_')}.md"
-        _write_text(out / card_name, model_card(run))
+        atomic_write_text(out / card_name, model_card(run))
         written[f"card:{run.name}"] = out / card_name
     for name in plots:
         written[f"plot:{name}"] = out / "plots" / f"{name}.png"
     return written
-
-
-def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode("utf-8"))
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    import os
-
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # -------------------------------------------------------------------------------------------- model card
@@ -489,8 +477,8 @@ def model_card(run: Run) -> str:
     }
     base_model = base_meta.get("model_requested") or base_meta.get("model")
     base_licence = None
-    if base_model in EMBEDDED_BASES:
-        base_model, base_licence = EMBEDDED_BASES[base_model]
+    if base_model in EMBEDDED_HUB_IDS:
+        base_model, base_licence = EMBEDDED_HUB_IDS[base_model]
     if (
         base_model
         and not Path(base_model).is_absolute()

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from ltk.languages import FLORES_RE, ISO639_1_RE, ISO639_3_RE, SCRIPT_RE, flores200_codes
+from ltk.validation import Strict
 
 DEFAULT_TRANSLATION_MODEL = "facebook/nllb-200-distilled-600M"
 # Continual-pretraining literature replays 5-30% English (Ibrahim et al. 2024, SambaLingo, Sailor).
@@ -37,10 +38,6 @@ CANONICAL_FIELDS = (
     "conversations",
     "system",
 )
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
 def _check_relative_path(value: str, what: str) -> str:

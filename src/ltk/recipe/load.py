@@ -2,85 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
-
-from ltk.errors import Problem, ValidationError
-from ltk.langpack.load import read_yaml
 from ltk.recipe.schema import Recipe
-
-_FIXES = {
-    "missing": "add this key",
-    "literal_error": "use one of the allowed values",
-    "greater_than": "use a larger number",
-    "greater_than_equal": "use a larger number",
-    "less_than": "use a smaller number",
-    "less_than_equal": "use a smaller number",
-    "too_short": "add at least one entry",
-    "string_too_short": "give a non-empty value",
-    "bool_parsing": "use true or false",
-    "int_parsing": "use a whole number",
-    "float_parsing": "use a number",
-}
-
-
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The pydantic model that holds the last key of ``loc`` (to suggest the key a user meant)."""
-    current: Any = Recipe
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return None
-        current = field.annotation
-        # unwrap list[X] / X | None down to a model class
-        for _ in range(3):
-            if isinstance(current, type) and issubclass(current, BaseModel):
-                break
-            models = [a for a in get_args(current) if a is not type(None)]
-            current = models[0] if models else None
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def problems_from_pydantic(file: str, exc: PydanticValidationError) -> list[Problem]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err.get("loc", ()))
-        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
-        kind = err.get("type", "")
-        message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        value = None if kind == "missing" or isinstance(err.get("input"), dict) else err.get("input")
-        fix = _FIXES.get(kind, "")
-        if kind == "extra_forbidden":
-            message = "unknown key (recipes are strict: a misspelt key would otherwise be ignored)"
-            model = _model_at(loc)
-            close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1) if model else []
-            fix = f"did you mean {close[0]!r}?" if close else "remove it"
-            value = None
-        elif kind == "literal_error":
-            expected = err.get("ctx", {}).get("expected")
-            fix = f"use one of: {expected}" if expected else fix
-        problems.append(Problem(file, key, message, value, fix))
-    return problems
+from ltk.validation import read_yaml, validate_model
 
 
 def validate_recipe(data: Any, file: str) -> Recipe:
-    if not isinstance(data, dict):
-        raise ValidationError(
-            [Problem(file, "(top level)", "a recipe must be a YAML mapping", type(data).__name__)]
-        )
-    try:
-        return Recipe.model_validate(data)
-    except PydanticValidationError as exc:
-        raise ValidationError(problems_from_pydantic(file, exc)) from None
+    return validate_model(Recipe, data, file, what="a recipe")
 
 
 def load_recipe(path: str | Path) -> Recipe:

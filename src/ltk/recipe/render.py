@@ -4,16 +4,17 @@ re-rendering a committed recipe is byte-for-byte identical (a test checks every 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
 from ltk import __version__
+from ltk.assets import EMBEDDED_NAME
+from ltk.io import atomic_write_text
 from ltk.langpack.load import Langpack
+from ltk.layout import BuildLayout
 from ltk.recipe.schema import (
-    EMBEDDED_BASE_MODEL,
     PLUGIN_CLASS,
     CptStage,
     DatasetEntry,
@@ -38,22 +39,16 @@ SFT_LORA_R = 16
 SFT_LORA_ALPHA = 32
 
 
-def language_dir(pack: Langpack, build_dir: Path) -> PurePosixPath:
-    """``build_dir`` is the build root (``build``) or already the language folder (``build/ny``)."""
-    path = PurePosixPath(Path(build_dir).as_posix())
-    return path if path.name == pack.code else path / pack.code
-
-
 def cpt_max_steps(token_budget: int, english_ratio: float, tokens_per_step: int) -> int:
     """Steps that see the langpack's target-token budget once, with the English share on top."""
     total = token_budget / (1.0 - english_ratio)
     return max(1, math.ceil(total / tokens_per_step))
 
 
-def build_recipe(pack: Langpack, build_dir: Path, *, base_model: str | None = None) -> Recipe:
-    """The recipe model for a langpack (validated, nothing written)."""
+def build_recipe(pack: Langpack, build_root: Path, *, base_model: str | None = None) -> Recipe:
+    """The recipe model for a langpack (validated, nothing written); ``build_root`` as in build-langpack."""
     spec = pack.spec
-    lang_dir = language_dir(pack, build_dir)
+    lang_dir = BuildLayout(Path(build_root), pack.code).posix()  # recipes use / on every system
     corpus = lang_dir / "corpus"
     tier = spec.instructions.tiers[0]
     tokens_per_step = CPT_SEQUENCE_LEN * CPT_MICRO_BATCH * CPT_GRAD_ACCUM
@@ -93,7 +88,7 @@ def build_recipe(pack: Langpack, build_dir: Path, *, base_model: str | None = No
         ),
     )
     return Recipe(
-        base_model=base_model or EMBEDDED_BASE_MODEL,
+        base_model=base_model or EMBEDDED_NAME,
         plugins=[PLUGIN_CLASS],
         datasets=[
             DatasetEntry(path=str(corpus / "train"), type="completion", ds_type="parquet", field="text")
@@ -214,23 +209,17 @@ def recipe_header(pack: Langpack, recipe_path: PurePosixPath) -> str:
 
 
 def render_recipe(
-    pack: Langpack, build_dir: Path, recipes_dir: Path, *, base_model: str | None = None
+    pack: Langpack, build_root: Path, recipes_dir: Path, *, base_model: str | None = None
 ) -> str:
     """The recipe text for a langpack (what :func:`write_recipe` writes)."""
-    recipe = build_recipe(pack, build_dir, base_model=base_model)
+    recipe = build_recipe(pack, build_root, base_model=base_model)
     recipe_path = PurePosixPath(Path(recipes_dir).as_posix()) / f"{pack.code}.yml"
     return recipe_to_yaml(recipe, recipe_header(pack, recipe_path))
 
 
 def write_recipe(
-    pack: Langpack, build_dir: Path, recipes_dir: Path, *, base_model: str | None = None
+    pack: Langpack, build_root: Path, recipes_dir: Path, *, base_model: str | None = None
 ) -> Path:
     """Write ``<recipes_dir>/<code>.yml`` atomically and return its path. Build outputs need not exist."""
-    text = render_recipe(pack, build_dir, recipes_dir, base_model=base_model)
-    recipes_dir = Path(recipes_dir)
-    recipes_dir.mkdir(parents=True, exist_ok=True)
-    dest = recipes_dir / f"{pack.code}.yml"
-    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, dest)
-    return dest
+    text = render_recipe(pack, build_root, recipes_dir, base_model=base_model)
+    return atomic_write_text(Path(recipes_dir) / f"{pack.code}.yml", text)

@@ -5,21 +5,19 @@ runs a rendered recipe as it is. What Axolotl has no key for (the language, the 
 mix, evaluation, the vocabulary policy) lives under ``ltk:``; the ltk Axolotl plugin validates that block so
 that its keys are not silently dropped. Unknown keys are errors everywhere.
 
-This module imports only pydantic: the Axolotl plugin imports it inside Axolotl's own environment.
+This module imports only pydantic and ltk's light modules (errors, validation, assets): the Axolotl plugin
+imports it inside Axolotl's own environment.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-EMBEDDED_BASE_MODEL = "embedded:smollm2-135m"
+from ltk.validation import Strict
+
 PLUGIN_CLASS = "ltk_axolotl.LtkPlugin"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # ------------------------------------------------------------------------------------------- Axolotl side

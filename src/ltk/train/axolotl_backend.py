@@ -9,6 +9,7 @@ Axolotl runs in its own virtual environment (tools/setup_axolotl.sh), found in P
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -18,9 +19,11 @@ from typing import Any
 import yaml
 
 from ltk.errors import LtkError, UsageError
+from ltk.io import atomic_write_text
 from ltk.recipe.load import StageSettings
 from ltk.recipe.schema import Recipe
 
+log = logging.getLogger(__name__)
 VENV_NAMES = (".venv-axolotl",)
 
 
@@ -108,8 +111,8 @@ def stage_config(recipe: Recipe, s: StageSettings, *, base_model: str, resume: b
     return {k: v for k, v in cfg.items() if v is not None or k == "adapter"}
 
 
-def _run(cmd: list[str], env: dict[str, str], echo: Any) -> None:
-    echo("[ltk] running: " + " ".join(cmd))
+def _run(cmd: list[str], env: dict[str, str]) -> None:
+    log.info("running: " + " ".join(cmd))
     proc = subprocess.run(cmd, env=env, check=False)
     if proc.returncode != 0:
         raise LtkError(f"{' '.join(cmd[:2])} failed with exit status {proc.returncode} (its output is above)")
@@ -122,7 +125,6 @@ def run_axolotl(
     *,
     base_model: str,
     resume: bool,
-    echo: Any = print,
 ) -> dict[str, Any]:
     axolotl = find_axolotl()
     env = dict(os.environ)
@@ -142,15 +144,15 @@ def run_axolotl(
         out = Path(s.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         cfg_file = out / "axolotl.yml"
-        cfg_file.write_text(
+        atomic_write_text(
+            cfg_file,
             f"# Written by `ltk train {recipe_file} --backend axolotl` for stage {s.stage}.\n"
             + yaml.safe_dump(cfg, sort_keys=False, width=110),
-            encoding="utf-8",
         )
-        _run([str(axolotl), "train", str(cfg_file)], env, echo)
+        _run([str(axolotl), "train", str(cfg_file)], env)
         result = out
         if cfg.get("adapter") == "lora" and s.merge:
-            _run([str(axolotl), "merge-lora", str(cfg_file), f"--lora-model-dir={out}"], env, echo)
+            _run([str(axolotl), "merge-lora", str(cfg_file), f"--lora-model-dir={out}"], env)
             result = out / "merged"
             if s.stage == "cpt":
                 # `merge-lora` writes <output_dir>/merged; keep it where stage 2 looks for it.
@@ -161,5 +163,5 @@ def run_axolotl(
                     result = target
             model_for_next = str(result)
         results[s.stage] = str(result)
-        echo(f"[ltk] {s.stage} (axolotl): saved to {result}")
+        log.info(f"{s.stage} (axolotl): saved to {result}")
     return results

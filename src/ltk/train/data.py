@@ -15,13 +15,13 @@ def load_corpus(recipe: Recipe, files: list[Path]) -> Any:
     """The stage-1 corpus as a ``datasets.Dataset`` with one ``text`` column, English mixed in if needed."""
     import datasets
 
-    from ltk.train.mix import mix_english, read_text_table
+    from ltk.train.mix import mix_tables, read_text_table
     from ltk.train.preflight import parquet_files
 
     table = read_text_table(files)
     english = recipe.ltk.english
     if not english.premixed and english.ratio > 0:
-        table = mix_english(
+        table = mix_tables(
             table, read_text_table(parquet_files(english.data or "")), english.ratio, seed=recipe.seed
         )
     return datasets.Dataset(table)

@@ -1,14 +1,18 @@
-"""English replay for corpora that were not mixed at build time. Needs only pyarrow, so the Axolotl plugin
-uses the same function inside Axolotl's environment."""
+"""English replay at train time, for corpora that were not mixed at build time (``ltk.english.premixed:
+false``): the same selection as the build's (:func:`ltk.corpus.mix.mix_english`), with characters
+standing in for tokens because no tokenizer is at hand here. Needs only pyarrow and numpy, so the Axolotl
+plugin uses it inside Axolotl's environment."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from ltk.corpus.mix import mix_english, seeded_order
+from ltk.io import atomic_target
 
 
 def read_text_table(files: list[Path]) -> pa.Table:
@@ -16,40 +20,28 @@ def read_text_table(files: list[Path]) -> pa.Table:
     return pa.concat_tables(tables) if tables else pa.table({"text": pa.array([], pa.string())})
 
 
-def mix_english(target: pa.Table, english: pa.Table, ratio: float, *, seed: int = 0) -> pa.Table:
-    """Target rows plus English rows so that English is about ``ratio`` of all characters, shuffled.
+def mix_tables(target: pa.Table, english: pa.Table, ratio: float, *, seed: int = 0) -> pa.Table:
+    """Target rows plus English rows so that English is ``ratio`` of all characters, shuffled.
 
-    Characters stand in for tokens (no tokenizer needed here); the same seed gives the same table.
+    English documents are visited in a seeded order; with too little English, the target side is
+    trimmed instead (as at build time), so the ratio holds. The same seed gives the same table.
     """
-    if ratio <= 0 or english.num_rows == 0:
-        mixed = target
-    else:
-        target_chars = int(pc.sum(pc.utf8_length(target["text"])).as_py() or 0)
-        wanted = target_chars * ratio / (1.0 - ratio)
-        lengths = pc.utf8_length(english["text"]).to_pylist()
-        order = list(range(english.num_rows))
-        random.Random(seed).shuffle(order)
-        taken, total = [], 0
-        for i in order:  # with too little English, all of it is taken
-            if total >= wanted:
-                break
-            taken.append(i)
-            total += lengths[i]
-        mixed = pa.concat_tables([target.select(["text"]), english.select(["text"]).take(taken)])
-    order = list(range(mixed.num_rows))
-    random.Random(seed + 1).shuffle(order)
-    return mixed.take(order)
+    target, english = target.select(["text"]), english.select(["text"])
+    if ratio <= 0 or english.num_rows == 0:  # nothing to mix in: the target as it is, shuffled
+        return target.take(seeded_order(target.num_rows, seed, 3))
+    target_sizes = pc.utf8_length(target["text"]).to_pylist()
+    english_order = seeded_order(english.num_rows, seed, 2)
+    english_sizes = pc.utf8_length(english["text"]).take(english_order).to_pylist()
+    mix = mix_english(target_sizes, english_sizes, ratio)
+    mixed = pa.concat_tables([target.take(mix.target), english.take([english_order[j] for j in mix.english])])
+    return mixed.take(seeded_order(mixed.num_rows, seed, 3))
 
 
 def write_mixed(
     target_files: list[Path], english_files: list[Path], ratio: float, out: Path, *, seed: int = 0
 ) -> Path:
     """Mix and write one parquet file atomically (used by the Axolotl plugin)."""
-    import os
-
-    table = mix_english(read_text_table(target_files), read_text_table(english_files), ratio, seed=seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    os.replace(tmp, out)
+    table = mix_tables(read_text_table(target_files), read_text_table(english_files), ratio, seed=seed)
+    with atomic_target(out) as tmp:
+        pq.write_table(table, tmp)
     return out

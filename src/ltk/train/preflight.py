@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from ltk.errors import Problem, UsageError, ValidationError
+from ltk.errors import Problem, ValidationError
 from ltk.recipe.load import StageSettings
 from ltk.recipe.schema import Recipe
 
@@ -16,20 +16,6 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or os.environ.get(
         "TRANSFORMERS_OFFLINE", "0"
     ).lower() in ("1", "true", "yes")
-
-
-def resolve_base_model(name: str) -> str:
-    """A local folder for ``embedded:...`` names (through ltk.assets); other ids and paths pass through."""
-    if name.startswith("embedded:"):
-        try:
-            from ltk.assets import resolve_model
-        except ImportError as exc:
-            raise UsageError(
-                f"base_model {name!r} needs ltk.assets, which is not available here ({exc})\n"
-                "    fix: give a model folder or hub id as base_model (or --base-model)"
-            ) from None
-        return str(resolve_model(name))
-    return name
 
 
 def model_config_file(name: str) -> Path | None:
@@ -75,11 +61,23 @@ def check_inputs(
     resume: bool,
     backend: str = "trl",
 ) -> dict:
-    """Validate everything a run needs. Returns facts found on the way (model config, file lists)."""
-    problems: list[Problem] = []
+    """Validate everything a run needs, every problem at once. Returns facts found on the way (model
+    config, file lists)."""
     facts: dict = {"base_model": base_model, "data": {}}
-    names = {s.stage for s in stages}
+    problems = [
+        *check_data(recipe, recipe_file, stages, facts),
+        *check_base_model(recipe, recipe_file, stages, base_model, facts),
+        *check_stage_order(recipe, recipe_file, stages, backend),
+        *check_outputs(recipe, recipe_file, stages, resume),
+    ]
+    if problems:
+        raise ValidationError(problems)
+    return facts
 
+
+def check_data(recipe: Recipe, recipe_file: str, stages: list[StageSettings], facts: dict) -> list[Problem]:
+    """Each stage's data exists: the corpus parquet parts (and English ones when not premixed), the tier."""
+    problems: list[Problem] = []
     for s in stages:
         if s.stage == "cpt":
             files = parquet_files(s.data)
@@ -121,8 +119,15 @@ def check_inputs(
                 problems.append(
                     Problem(recipe_file, "ltk.stages.sft.data", f"tier {tier} was not built", s.data, fix)
                 )
+    return problems
 
-    # The base model: found locally (folder, embedded asset, hub cache) or allowed to download.
+
+def check_base_model(
+    recipe: Recipe, recipe_file: str, stages: list[StageSettings], base_model: str, facts: dict
+) -> list[Problem]:
+    """The base model is found locally (folder, embedded asset, hub cache) or may be downloaded, and takes
+    each stage's sequence length."""
+    problems: list[Problem] = []
     config_path = model_config_file(base_model)
     if config_path is None:
         if Path(base_model).expanduser().exists() or base_model.startswith((".", "/", "~")):
@@ -145,43 +150,58 @@ def check_inputs(
                     "give a local folder, use embedded:smollm2-135m, or download it while online",
                 )
             )
-    else:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        facts["model_config"] = {
-            k: config.get(k) for k in ("model_type", "max_position_embeddings", "vocab_size", "hidden_size")
-        }
-        max_pos = config.get("max_position_embeddings")
-        for s in stages:
-            if max_pos and s.sequence_len > max_pos:
-                key = (
-                    "sequence_len"
-                    if s.sequence_len == recipe.sequence_len
-                    else f"ltk.stages.{s.stage}.sequence_len"
-                )
-                problems.append(
-                    Problem(
-                        recipe_file,
-                        key,
-                        f"longer than the model can take (max_position_embeddings {max_pos})",
-                        s.sequence_len,
-                        f"use at most {max_pos}",
-                    )
-                )
-
-    if names == {"sft"} and recipe.ltk.stages.sft.start_from == "cpt":
-        # What stage 1 leaves: final/ (trl backend) or merged/ (axolotl backend, merge-lora).
-        cpt_final = Path(recipe.output_dir) / "cpt" / ("merged" if backend == "axolotl" else "final")
-        marker = "config.json" if backend == "axolotl" else "ltk_stage.json"
-        if not (cpt_final / marker).is_file():
+        return problems
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    facts["model_config"] = {
+        k: config.get(k) for k in ("model_type", "max_position_embeddings", "vocab_size", "hidden_size")
+    }
+    max_pos = config.get("max_position_embeddings")
+    for s in stages:
+        if max_pos and s.sequence_len > max_pos:
+            key = (
+                "sequence_len"
+                if s.sequence_len == recipe.sequence_len
+                else f"ltk.stages.{s.stage}.sequence_len"
+            )
             problems.append(
                 Problem(
                     recipe_file,
-                    "ltk.stages.sft.start_from",
-                    "stage 2 starts from stage 1, which has not finished",
-                    str(cpt_final),
-                    "run --stage cpt (or --stage all) first, or set start_from: base",
+                    key,
+                    f"longer than the model can take (max_position_embeddings {max_pos})",
+                    s.sequence_len,
+                    f"use at most {max_pos}",
                 )
             )
+    return problems
+
+
+def check_stage_order(
+    recipe: Recipe, recipe_file: str, stages: list[StageSettings], backend: str
+) -> list[Problem]:
+    """Stage 2 alone needs stage 1's result when it starts from it."""
+    if {s.stage for s in stages} != {"sft"} or recipe.ltk.stages.sft.start_from != "cpt":
+        return []
+    # What stage 1 leaves: final/ (trl backend) or merged/ (axolotl backend, merge-lora).
+    cpt_final = Path(recipe.output_dir) / "cpt" / ("merged" if backend == "axolotl" else "final")
+    marker = "config.json" if backend == "axolotl" else "ltk_stage.json"
+    if (cpt_final / marker).is_file():
+        return []
+    return [
+        Problem(
+            recipe_file,
+            "ltk.stages.sft.start_from",
+            "stage 2 starts from stage 1, which has not finished",
+            str(cpt_final),
+            "run --stage cpt (or --stage all) first, or set start_from: base",
+        )
+    ]
+
+
+def check_outputs(
+    recipe: Recipe, recipe_file: str, stages: list[StageSettings], resume: bool
+) -> list[Problem]:
+    """Output folders are usable, an unfinished run is not overwritten by accident, configs exist."""
+    problems: list[Problem] = []
     for s in stages:
         out = Path(s.output_dir)
         if out.exists() and not out.is_dir():
@@ -196,12 +216,9 @@ def check_inputs(
                     "continue it with --resume, or remove the folder to start over",
                 )
             )
-    for path in (recipe.deepspeed,):
-        if path and not Path(path).is_file():
-            problems.append(Problem(recipe_file, "deepspeed", "config file not found", path))
-    if problems:
-        raise ValidationError(problems)
-    return facts
+    if recipe.deepspeed and not Path(recipe.deepspeed).is_file():
+        problems.append(Problem(recipe_file, "deepspeed", "config file not found", recipe.deepspeed))
+    return problems
 
 
 def check_sharding_device(recipe: Recipe, recipe_file: str) -> None:

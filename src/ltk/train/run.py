@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,13 @@ from typing import Any
 import yaml
 
 from ltk.errors import UsageError
+from ltk.io import atomic_write_text
+from ltk.layout import RunLayout
 from ltk.recipe.load import StageSettings, load_recipe, stage_settings
 from ltk.recipe.schema import Recipe
+from ltk.validation import override
+
+log = logging.getLogger(__name__)
 
 STAGES = ("cpt", "sft")
 
@@ -35,18 +41,18 @@ def select_stages(recipe: Recipe, stage: str) -> list[str]:
 def apply_overrides(
     recipe: Recipe, *, base_model: str | None, output_dir: str | None, tier: int | None
 ) -> Recipe:
-    """Command-line overrides, re-validated through the schema."""
-    data = recipe.model_dump(mode="json")
+    """Command-line overrides, validated like the recipe file itself."""
+    values: dict[str, Any] = {}
     if base_model:
-        data["base_model"] = base_model
+        values["base_model"] = base_model
     if output_dir:
-        data["output_dir"] = output_dir
+        values["output_dir"] = output_dir
     if tier is not None:
-        sft = data["ltk"]["stages"]["sft"]
-        old = f"tier-{sft['tier']}"
-        sft["data"] = sft["data"].replace(old, f"tier-{tier}") if old in sft["data"] else sft["data"]
-        sft["tier"] = tier
-    return Recipe.model_validate(data)
+        sft = recipe.ltk.stages.sft
+        old = f"tier-{sft.tier}"
+        values["ltk.stages.sft.tier"] = tier
+        values["ltk.stages.sft.data"] = sft.data.replace(old, f"tier-{tier}") if old in sft.data else sft.data
+    return override(recipe, values, source="command line") if values else recipe
 
 
 def _count_rows(facts: dict) -> dict[str, Any]:
@@ -89,14 +95,8 @@ def write_run_recipe(recipe: Recipe, recipe_file: str) -> Path | None:
         return None
     from ltk.recipe.render import recipe_to_yaml
 
-    out = Path(recipe.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    dest = out / "recipe.yml"
-    tmp = dest.with_name(f"recipe.yml.tmp-{os.getpid()}")
     header = f"# The recipe as run by `ltk train {recipe_file}` (command-line overrides applied).\n"
-    tmp.write_text(recipe_to_yaml(recipe, header), encoding="utf-8")
-    os.replace(tmp, dest)
-    return dest
+    return atomic_write_text(RunLayout(Path(recipe.output_dir)).recipe, recipe_to_yaml(recipe, header))
 
 
 def train_recipe(
@@ -111,10 +111,10 @@ def train_recipe(
     output_dir: str | None = None,
     tier: int | None = None,
     report_to: list[str] | None = None,
-    echo: Any = print,
 ) -> dict[str, Any]:
     """Run a recipe. Returns ``{stage: final folder}`` (or the plan, for a dry run)."""
-    from ltk.train.preflight import check_inputs, resolve_base_model
+    from ltk.assets import resolve_model
+    from ltk.train.preflight import check_inputs
 
     recipe_file = str(recipe_path)
     recipe = apply_overrides(
@@ -122,16 +122,15 @@ def train_recipe(
     )
     names = select_stages(recipe, stage)
     settings = [stage_settings(recipe, n, max_steps=max_steps) for n in names]
-    resolved = resolve_base_model(recipe.base_model)
+    resolved = resolve_model(recipe.base_model)
     facts = check_inputs(recipe, recipe_file, settings, base_model=resolved, resume=resume, backend=backend)
     if dry_run:
         text = describe_plan(recipe, settings, facts, backend)
-        echo(text)
-        return {"plan": yaml.safe_load(text)}
+        return {"plan": yaml.safe_load(text), "plan_text": text}
     if backend == "axolotl":
         from ltk.train.axolotl_backend import run_axolotl
 
-        return run_axolotl(recipe, recipe_file, settings, base_model=resolved, resume=resume, echo=echo)
+        return run_axolotl(recipe, recipe_file, settings, base_model=resolved, resume=resume)
     if backend != "trl":
         raise UsageError(f"unknown backend {backend!r}; use trl or axolotl")
     from ltk.train.preflight import check_sharding_device
@@ -165,15 +164,15 @@ def train_recipe(
     for s in settings:
         final = Path(s.output_dir) / "final"
         if resume and (final / STAGE_FILE).is_file():
-            echo(f"[ltk] {s.stage}: already finished at {final}, skipped (--resume)")
+            log.info(f"{s.stage}: already finished at {final}, skipped (--resume)")
             results[s.stage] = str(final)
             continue
         Path(s.output_dir).mkdir(parents=True, exist_ok=True)
         runner = run_cpt if s.stage == "cpt" else run_sft
         out = runner(ctx, s)
         record = json.loads((out / STAGE_FILE).read_text()) if (out / STAGE_FILE).is_file() else {}
-        echo(
-            f"[ltk] {s.stage}: {record.get('global_step')} steps ({record.get('precision')}), "
+        log.info(
+            f"{s.stage}: {record.get('global_step')} steps ({record.get('precision')}), "
             f"train loss {record.get('train_loss', 0):.4f}, saved {record.get('saved_as')} model to {out}"
         )
         results[s.stage] = str(out)

@@ -10,9 +10,8 @@ when complete, with ``ltk_stage.json``); the same code runs under ``accelerate l
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -20,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ltk import __version__
 from ltk.errors import LtkError
 from ltk.hardware import cpu_has_native_bf16
+from ltk.io import json_text, library_versions, replace_dir, sha256_file, temp_sibling
 from ltk.recipe.load import StageSettings
 from ltk.recipe.schema import Recipe
 
+log = logging.getLogger(__name__)
 STAGE_FILE = "ltk_stage.json"
 VOCAB_FILE = "ltk_vocab.json"
 
@@ -57,7 +57,7 @@ def trainer_class(plain_loss: bool) -> Any:
         return SFTTrainer
 
     class PlainLossSFTTrainer(SFTTrainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # use_cache=False keeps packed documents apart (the mask is built from position_ids only then)
             return Trainer.compute_loss(
                 self, model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch
@@ -193,68 +193,43 @@ def load_tokenizer(path: str, recipe: Recipe) -> Any:
 
 
 def _callbacks(ctx: RunContext, s: StageSettings) -> list[Any]:
-    from transformers import TrainerCallback
+    from ltk.train.progress import LossLog, StepProgress
 
-    log_file = Path(s.output_dir) / "log.jsonl"
-
-    class LossLog(TrainerCallback):
-        """Every logged step (loss, learning rate, grad norm) as a line of ``log.jsonl`` (rank 0 only)."""
-
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-            if state.is_world_process_zero and logs:
-                with log_file.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps({"step": state.global_step, **logs}, sort_keys=True) + "\n")
-
-    callbacks: list[Any] = [LossLog()]
-    callbacks.extend(eval_callbacks(ctx, s))
-    return callbacks
+    return [LossLog(Path(s.output_dir) / "log.jsonl"), StepProgress(s.stage), *eval_callbacks(ctx, s)]
 
 
 def eval_callbacks(ctx: RunContext, s: StageSettings) -> list[Any]:
-    """ltk's evaluation callback (``ltk.evaluate.callbacks``) when present and the recipe enables eval:
-    cheap offline metrics at the end of the stage, written to ``<output_dir>/eval/<stage>.json``."""
+    """ltk's evaluation callback when the recipe enables eval: cheap offline metrics at the end of the
+    stage, written to ``<output_dir>/eval/<stage>.json``."""
     settings = ctx.recipe.ltk.eval
     if not settings.enabled:
         return []
-    try:
-        from ltk.evaluate.callbacks import LtkEvalCallback
-    except ImportError:
-        return []
+    from ltk.evaluate.callbacks import LtkEvalCallback
+    from ltk.evaluate.metrics import EvalOptions
+
     return [
         LtkEvalCallback(
             ctx.recipe.ltk.build_dir,
             ctx.recipe.output_dir,
             stage=s.stage,
             metrics=tuple(settings.metrics),
-            max_docs=settings.max_documents,
-            max_prompts=settings.max_prompts,
+            options=EvalOptions(max_docs=settings.max_documents, max_prompts=settings.max_prompts),
         )
     ]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def make_trainer(trainer_cls: Any, **kwargs: Any) -> Any:
+    """A trainer that reports through ltk's one-line step log instead of printing raw log dicts."""
+    from ltk.train.progress import use_ltk_progress
 
-
-def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"ltk": __version__}
-    for name in ("torch", "transformers", "trl", "peft", "datasets", "accelerate"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[name] = version(name)
-    return out
+    return use_ltk_progress(trainer_cls(**kwargs))
 
 
 def save_final(trainer: Any, tokenizer: Any, s: StageSettings, ctx: RunContext, meta: dict[str, Any]) -> Path:
     """Write ``<stage>/final`` atomically on the main process (merged weights or the adapter)."""
     out = Path(s.output_dir) / "final"
     if trainer.is_world_process_zero():
-        tmp = out.with_name(f"final.tmp-{os.getpid()}")
+        tmp = temp_sibling(out)
         shutil.rmtree(tmp, ignore_errors=True)
         model = trainer.model
         is_peft = hasattr(model, "peft_config")
@@ -278,14 +253,14 @@ def save_final(trainer: Any, tokenizer: Any, s: StageSettings, ctx: RunContext, 
             "world_size": trainer.args.world_size,
             "distributed": str(trainer.accelerator.distributed_type.value),
             "precision": precision(ctx.recipe),
-            "versions": _library_versions(),
-            "files": {str(p.relative_to(tmp)): _sha256(p) for p in files},
+            "versions": library_versions(
+                "ltk", "torch", "transformers", "trl", "peft", "datasets", "accelerate"
+            ),
+            "files": {str(p.relative_to(tmp)): sha256_file(p) for p in files},
             **meta,
         }
-        (tmp / STAGE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        (tmp / STAGE_FILE).write_text(json_text(record), encoding="utf-8")
+        replace_dir(tmp, out)
     trainer.accelerator.wait_for_everyone()
     return out
 
@@ -293,7 +268,7 @@ def save_final(trainer: Any, tokenizer: Any, s: StageSettings, ctx: RunContext, 
 def _train(trainer: Any, s: StageSettings, ctx: RunContext) -> dict[str, Any]:
     ckpt = last_checkpoint(Path(s.output_dir)) if ctx.resume else None
     if ckpt is not None and is_main_process():
-        print(f"[ltk] {s.stage}: resuming from {ckpt}", flush=True)
+        log.info(f"{s.stage}: resuming from {ckpt}")
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     return {
@@ -319,14 +294,14 @@ def prepare_vocabulary(ctx: RunContext, corpus_files: list[Path]) -> tuple[str, 
             base_tok = load_tokenizer(ctx.base_model, ctx.recipe)
             texts = corpus_texts(corpus_files, vocab.training_documents)
             extended, new_ids = extend_tokenizer(base_tok, texts, vocab.extend_size)
-            tmp = folder.with_name(f"tokenizer.tmp-{os.getpid()}")
+            tmp = temp_sibling(folder)
             shutil.rmtree(tmp, ignore_errors=True)
             extended.save_pretrained(tmp)
             (tmp / VOCAB_FILE).write_text(
                 json.dumps({"base_size": len(base_tok), "new_ids": new_ids, "documents": len(texts)}) + "\n"
             )
-            os.replace(tmp, folder)
-            print(f"[ltk] vocabulary: {len(new_ids)} new pieces from {len(texts)} documents -> {folder}")
+            replace_dir(tmp, folder)
+            log.info(f"vocabulary: {len(new_ids)} new pieces from {len(texts)} documents -> {folder}")
     new_ids = json.loads((folder / VOCAB_FILE).read_text())["new_ids"]
     return str(folder), new_ids
 
@@ -360,7 +335,8 @@ def run_cpt(ctx: RunContext, s: StageSettings) -> Path:
     )
     peft_config = lora_config(s, model.config, new_token_ids=new_ids) if s.adapter == "lora" else None
     trace = Path(s.output_dir) / "trace" if ctx.trace_batches else None
-    trainer = trainer_class(plain_loss=bool(new_ids))(
+    trainer = make_trainer(
+        trainer_class(plain_loss=bool(new_ids)),
         model=model,
         args=args,
         train_dataset=packed,
@@ -425,7 +401,8 @@ def run_sft(ctx: RunContext, s: StageSettings) -> Path:
     if s.adapter == "lora" and not has_adapter:
         peft_config = lora_config(s, model.config)
     token_rows = any("trainable_tokens" in name for name, _ in model.named_parameters())
-    trainer = trainer_class(plain_loss=token_rows)(
+    trainer = make_trainer(
+        trainer_class(plain_loss=token_rows),
         model=model,
         args=args,
         train_dataset=dataset,

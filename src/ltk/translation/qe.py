@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ltk.build.segment import FENCE_RE, PROTECT_RE
 from ltk.langpack.schema import Quality
+from ltk.translation.segment import FENCE_RE, PROTECT_RE
 
 DROP_REASONS = (
     "empty_translation",

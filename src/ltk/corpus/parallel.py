@@ -10,17 +10,16 @@ training pairs.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 from ltk.errors import UsageError
+from ltk.io import atomic_target, atomic_write_json, sha256_file
 from ltk.langpack.load import Langpack
 from ltk.langpack.schema import RefSource
+from ltk.layout import BuildLayout
 
 _VERSE_ID = re.compile(r"^([1-3A-Z]{3})\.(\d+)\.(\d+)$")
 
@@ -56,7 +55,7 @@ def resolve_source(pack: Langpack, entry: Any) -> Any:
 
 def align_pairs(target: list[dict], english: list[dict], how: str) -> tuple[list[dict], Counter]:
     """Join two record lists; returns pairs ``{id, target, english, group}`` and drop counts."""
-    from ltk.build.normalize import normalize_text
+    from ltk.corpus.normalize import normalize_text
 
     drops: Counter = Counter()
     pairs: list[dict] = []
@@ -128,37 +127,30 @@ def _check_versification(
 
 def heldout_of(pack: Langpack, pairs: list[dict]) -> list[bool]:
     """The corpus's held-out rule (whole groups, else a hashed fraction of ids)."""
-    h = pack.spec.corpus.heldout
-    if h.groups:
-        groups = set(h.groups)
-        return [p["group"] in groups for p in pairs]
-    cut = int(h.fraction * 2**32)
-    return [
-        int.from_bytes(hashlib.blake2b(p["id"].encode(), digest_size=4).digest(), "big") < cut for p in pairs
-    ]
+    from ltk.corpus.selection import heldout_mask
+
+    return heldout_mask([p["id"] for p in pairs], [p["group"] for p in pairs], pack.spec.corpus.heldout)
 
 
 def build_parallel_sets(
     pack: Langpack,
-    out_dir: Path,
+    build_root: Path,
     *,
     seed: int = 0,
     limit: int | None = None,
     data_dir: Path | None = None,
     names: list[str] | None = None,
 ) -> dict:
-    """Write ``<out_dir>/<code>/parallel/<set>.parquet`` (columns id, target, english, group) + manifest.json.
-
-    ``out_dir`` is the build root (``build``); a path already ending in the langpack code is used as is.
-    """
+    """Write ``<build_root>/<code>/parallel/<set>.parquet`` (columns id, target, english, group) and
+    ``manifest.json``; returns the manifest."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ltk.build.corpus import _sha256, language_dir
-    from ltk.build.sources import ReadStats, check_source, iter_records
+    from ltk.corpus.sources import ReadStats, check_source, iter_records
 
-    folder = language_dir(pack, Path(out_dir)) / "parallel"
+    layout = BuildLayout(Path(build_root), pack.code)
+    folder = layout.parallel
     folder.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {"langpack": pack.code, "seed": seed, "limit": limit, "sets": {}}
     for pset in pack.spec.parallel:
@@ -192,13 +184,11 @@ def build_parallel_sets(
             pick = sorted(np.random.default_rng([seed, 7]).permutation(len(pairs))[:cap].tolist())
             drops["over_max_pairs"] += len(pairs) - len(pick)
             pairs = [pairs[i] for i in pick]
-        dest = folder / f"{pset.name}.parquet"
-        tmp = folder / f"{pset.name}.parquet.tmp-{os.getpid()}"
+        dest = layout.parallel_set(pset.name)
         cols = {c: [p[c] for p in pairs] for c in ("id", "target", "english", "group")}
-        pq.write_table(
-            pa.table(cols, schema=pa.schema([(c, pa.string()) for c in cols])), tmp, compression="zstd"
-        )
-        os.replace(tmp, dest)
+        with atomic_target(dest) as tmp:
+            schema = pa.schema([(c, pa.string()) for c in cols])
+            pq.write_table(pa.table(cols, schema=schema), tmp, compression="zstd")
         groups = defaultdict(int)
         for p in pairs:
             groups[p["group"]] += 1
@@ -211,9 +201,7 @@ def build_parallel_sets(
             "drops": dict(sorted(drops.items())),
             "groups": len(groups),
             "file": dest.name,
-            "sha256": _sha256(dest),
+            "sha256": sha256_file(dest),
         }
-    tmp = folder / f"manifest.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, folder / "manifest.json")
+    atomic_write_json(folder / "manifest.json", manifest)
     return manifest

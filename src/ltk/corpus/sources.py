@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ltk.errors import LtkError, UsageError
+from ltk.io import atomic_target, cache_dir
 from ltk.langpack.load import Langpack, resolve_inside
 from ltk.langpack.schema import HubSource, LocalSource, PackageSource, UrlSource
 
@@ -199,7 +200,7 @@ def check_source(source: Any, pack: Langpack, data_dir: Path | None = None, time
             return
         try:
             req = urllib.request.Request(source.url, method="HEAD")
-            with urllib.request.urlopen(req, timeout=timeout):  # noqa: S310 - https only (schema)
+            with urllib.request.urlopen(req, timeout=timeout):
                 pass
         except Exception as exc:
             raise LtkError(
@@ -363,22 +364,22 @@ def _read_hub(source: HubSource, data_dir: Path | None, stats: ReadStats) -> Ite
 
 
 def _download_cache(source: UrlSource) -> Path:
-    cache = Path(os.environ.get("LTK_CACHE", Path.home() / ".cache" / "ltk")) / "downloads"
-    return cache / (hashlib.sha256(source.url.encode()).hexdigest()[:16] + "." + source.file_format)
+    return (
+        cache_dir()
+        / "downloads"
+        / (hashlib.sha256(source.url.encode()).hexdigest()[:16] + "." + source.file_format)
+    )
 
 
 def download(source: UrlSource) -> Path:
     """Download once into ltk's cache (atomic rename), then check the sha256 when the langpack pins one."""
     dest = _download_cache(source)
     if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
         try:
-            urllib.request.urlretrieve(source.url, tmp)  # noqa: S310 - https only (schema)
-        except Exception as exc:
-            tmp.unlink(missing_ok=True)
+            with atomic_target(dest) as tmp:
+                urllib.request.urlretrieve(source.url, tmp)
+        except (OSError, ValueError) as exc:
             raise LtkError(f"source {source.name!r}: download of {source.url} failed: {exc}") from None
-        os.replace(tmp, dest)
     if source.sha256:
         digest = hashlib.sha256(dest.read_bytes()).hexdigest()
         if digest != source.sha256:

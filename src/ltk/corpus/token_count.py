@@ -110,3 +110,30 @@ class TokenCounter:
             if len(cache) > _CACHE_LIMIT:
                 cache.clear()
         return out
+
+
+def tokenizer_folder(name: str | None, work: Path) -> tuple[Path, str]:
+    """The tokenizer that counts the budget, as a plain folder (fast to load in every datatrove task), and
+    its display name. ``None`` or ``embedded:...`` means the embedded base model's tokenizer."""
+    from ltk.assets import EMBEDDED_NAME, embedded_tokenizer_dir
+    from ltk.errors import UsageError
+
+    name = name or EMBEDDED_NAME
+    if name in (EMBEDDED_NAME, "embedded"):
+        return embedded_tokenizer_dir(), EMBEDDED_NAME
+    path = Path(name)
+    if path.is_dir():
+        return path, name
+    dest = work / "tokenizer"
+    if not (dest / "tokenizer_config.json").exists():
+        from transformers import AutoTokenizer
+
+        try:
+            tok = AutoTokenizer.from_pretrained(name)
+        except Exception as exc:
+            raise UsageError(
+                f"cannot load tokenizer {name!r}: {str(exc).splitlines()[0]}\n"
+                f"    fix: pass --tokenizer with a local folder, or omit it to use {EMBEDDED_NAME}"
+            ) from None
+        tok.save_pretrained(dest)
+    return dest, name

@@ -4,7 +4,7 @@ Each task (``rank``) reads one input shard, normalises, identifies the language,
 filters, computes exact keys and MinHash signatures (and token counts), and writes one parquet file.
 Filters subclass datatrove's ``BaseFilter``: each drop returns a reason, which datatrove counts into its
 per-task stats as ``dropped_<lang>/<reason>``. Whole-corpus work (dedup across tasks, held-out split,
-budget and mix) happens afterwards in ``ltk.build.corpus``, on these small per-task outputs.
+budget and mix) happens afterwards in ``ltk.corpus.stage``, on these small per-task outputs.
 
 The same list of steps runs under datatrove's LocalPipelineExecutor (default), SlurmPipelineExecutor or
 RayPipelineExecutor: steps only depend on ``rank`` and on files under the work folder.
@@ -20,8 +20,10 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from ltk.build.filters import Thresholds, quality_reason
-from ltk.build.normalize import normalize_text
+from ltk.corpus.filters import Thresholds, quality_reason
+from ltk.corpus.normalize import normalize_text
+from ltk.io import atomic_target
+from ltk.log import progress
 
 INPUT_COLUMNS = ("idx", "lang", "source", "id", "group", "text")
 
@@ -46,12 +48,11 @@ class ShardReader(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         import pyarrow.parquet as pq
-        from tqdm import tqdm
 
         table = pq.read_table(input_shard(Path(self.work), rank))
         cols = {c: table.column(c).to_pylist() for c in INPUT_COLUMNS}
         n = table.num_rows
-        bar = tqdm(total=n, desc=f"filter task {rank}", unit="doc", disable=not self.progress, leave=False)
+        bar = progress(total=n, desc=f"filter task {rank}", unit="doc", enabled=self.progress)
         # Counted once per shard: datatrove's per-call stat update is a measurable cost per document.
         for lang, count in Counter(cols["lang"]).items():
             self.stat_update(f"in_{lang}", value=count)
@@ -94,7 +95,7 @@ class LanguageFilter(BaseFilter):
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
         if self._backend is None:
-            from ltk.build.langid import make_backend
+            from ltk.corpus.langid import make_backend
 
             self._backend = make_backend(self.backend_name)
         out: list[bool | tuple[bool, str]] = []
@@ -138,7 +139,7 @@ class Signatures(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from datatrove.utils.batching import batched
 
-        from ltk.build.dedup import MinHasher, exact_key
+        from ltk.corpus.dedup import MinHasher, exact_key
 
         hasher = MinHasher(self.num_perm, self.ngram) if self.near else None
         for batch in batched(data, 64):
@@ -168,7 +169,7 @@ class TokenCount(PipelineStep):
                 yield doc
             return
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from ltk.build.token_count import TokenCounter
+        from ltk.corpus.token_count import TokenCounter
 
         counter = TokenCounter(self.tokenizer_dir)
         buf: list[Document] = []
@@ -213,9 +214,6 @@ class ShardWriter(PipelineStep):
             cols["text"].append(doc.text)
         for lang, count in Counter(cols["lang"]).items():
             self.stat_update(f"kept_{lang}", value=count)
-        dest = output_shard(Path(self.work), rank)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
         schema = pa.schema(
             [
                 ("idx", pa.int64()),
@@ -229,7 +227,7 @@ class ShardWriter(PipelineStep):
                 ("tokens", pa.int64()),
             ]
         )
-        pq.write_table(pa.table(cols, schema=schema), tmp)
-        os.replace(tmp, dest)
+        with atomic_target(output_shard(Path(self.work), rank)) as tmp:
+            pq.write_table(pa.table(cols, schema=schema), tmp)
         return
         yield  # a generator that yields nothing: the writer is the end of the pipeline

@@ -1,0 +1,413 @@
+"""Translation engines behind one interface: encode source texts, generate target ids under per-row
+limits, decode. NLLB through ``transformers`` ``generate`` or through CTranslate2.
+
+transformers 5 removed the translation pipeline, so ltk calls ``generate`` itself: the source language is
+set on the tokenizer (it prefixes ``eng_Latn`` and appends ``</s>``) and the target language is forced as
+the first generated token (``forced_bos_token_id``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ltk.errors import LtkError, UsageError
+from ltk.hardware import cpu_has_native_bf16
+from ltk.io import cache_dir as default_cache_dir
+from ltk.io import temp_sibling
+from ltk.languages import FLORES_RE
+
+NLLB_LICENCE = "CC-BY-NC-4.0"
+BACKENDS = ("transformers", "ctranslate2")
+# Weights' dtype for the transformers engine. "auto": bfloat16 on GPUs that support it (float16 on older
+# ones), bfloat16 on CPUs with native bf16 matmuls (AMX / AVX512-BF16: matmuls 2-3x fp32 there, the engine
+# ~1.7x, benchmarks/translation.py), float32 elsewhere (emulated bf16 is slower than fp32).
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings; part of the cache key, so changing one re-translates."""
+
+    num_beams: int = 1
+    max_new_tokens: int = 256
+    # Per-segment cap: ratio * source tokens + 10 (stops NLLB's repetition loops early). None: no cap.
+    max_length_ratio: float | None = 3.0
+    min_new_tokens: int = 0
+    max_input_tokens: int = 512
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def limit(self, source_tokens: int) -> int:
+        """How many tokens (target language token included) one segment may produce."""
+        cap = self.max_new_tokens
+        if self.max_length_ratio is not None:
+            cap = min(cap, int(self.max_length_ratio * source_tokens) + 10)
+        return max(cap, 2)
+
+    def min_tokens(self, limits: Sequence[int]) -> int:
+        """Tokens a batch must generate before it may stop (min_new_tokens >= the limits forces every row
+        to decode to its limit: benchmarks use that to give every variant the same work)."""
+        return min(self.min_new_tokens, max(limits))
+
+
+class Engine(Protocol):
+    backend: str
+    model_key: str
+    precision: str  # what the weights compute in: a torch dtype name, or CTranslate2's compute type
+    settings: GenerationSettings
+    generate_calls: int
+
+    def supported_languages(self) -> list[str]: ...
+    def encode(self, texts: Sequence[str], src: str) -> list[list[int]]: ...
+    def generate(
+        self, batch: Sequence[Sequence[int]], tgt: str, limits: Sequence[int]
+    ) -> list[list[int]]: ...
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+
+def model_fingerprint(name_or_path: str, revision: str | None = None) -> str:
+    """Identity of a model for the cache: hub id + revision, or a content hash of a local folder.
+
+    For a folder, each file contributes its name, size and the sha256 of its first and last MiB: cheap on
+    multi-GB weights, and any retrained or re-quantised checkpoint changes it.
+    """
+    path = Path(name_or_path)
+    if not path.is_dir():
+        return f"{name_or_path}@{revision or 'main'}"
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path)}:{size}".encode())
+        with file.open("rb") as fh:
+            digest.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(-(1 << 20), os.SEEK_END)
+                digest.update(fh.read())
+    return f"local:{digest.hexdigest()[:24]}"
+
+
+def _load_error(model: str, exc: BaseException) -> LtkError:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or "offline" in str(exc).lower()
+    hint = (
+        "the hub is not reachable (offline): pass a local folder with --model / instructions.model"
+        if offline or not Path(model).exists()
+        else "check that the folder holds a transformers checkpoint (config.json, tokenizer, weights)"
+    )
+    return LtkError(f"cannot load translation model {model!r}: {type(exc).__name__}: {exc}\n    fix: {hint}")
+
+
+def check_dtype(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}; use one of: {', '.join(DTYPES)}")
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The concrete dtype for ``dtype`` ("auto" or a name in DTYPES) on ``device``."""
+    check_dtype(dtype)
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
+
+
+class TransformersEngine:
+    """NLLB (or any M2M100-style seq2seq model) through ``transformers`` ``generate``.
+
+    The dtype is part of ``model_key`` (a float32 and a bfloat16 translation are cached apart).
+    """
+
+    backend = "transformers"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        settings: GenerationSettings | None = None,
+        device: str | None = None,
+        dtype: str = "auto",
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+    ):
+        self.name = model
+        self.settings = settings or GenerationSettings()
+        self.generate_calls = 0
+        self.tokenizer, config = load_tokenizer_and_config(model, revision, trust_remote_code)
+        import torch
+        from transformers import AutoModelForSeq2SeqLM
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = self.precision = resolve_dtype(dtype, self.device)
+        try:
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(
+                model,
+                revision=revision,
+                trust_remote_code=trust_remote_code,
+                dtype=getattr(torch, self.dtype),
+            )
+        except Exception as exc:
+            raise _load_error(model, exc) from exc
+        self.model.to(self.device).eval()
+        commit = getattr(config, "_commit_hash", None)
+        base_key = model_fingerprint(model, commit or revision)
+        # float32 keeps the bare key, so caches written before dtypes were selectable stay valid.
+        self.model_key = base_key if self.dtype == "float32" else f"{base_key}+{self.dtype}"
+
+    def supported_languages(self) -> list[str]:
+        return language_tokens(self.tokenizer)
+
+    def encode(self, texts: Sequence[str], src: str) -> list[list[int]]:
+        return encode(self.tokenizer, texts, src, self.settings.max_input_tokens)
+
+    def generate(self, batch: Sequence[Sequence[int]], tgt: str, limits: Sequence[int]) -> list[list[int]]:
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, ids in enumerate(batch):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            mask[i, : len(ids)] = 1
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                forced_bos_token_id=self.tokenizer.convert_tokens_to_ids(tgt),
+                max_new_tokens=max(limits),
+                min_new_tokens=self.settings.min_tokens(limits) or None,
+                num_beams=self.settings.num_beams,
+                do_sample=False,
+            )
+        self.generate_calls += 1
+        eos = self.tokenizer.eos_token_id
+        return [_trim(row[1:], eos, pad, limit) for row, limit in zip(out.tolist(), limits, strict=True)]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+class CTranslate2Engine:
+    """The same model converted to CTranslate2 (int8 on CPU by default): several times faster on CPU.
+
+    The conversion runs once and is kept next to the translation cache, keyed by the model fingerprint.
+    """
+
+    backend = "ctranslate2"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        settings: GenerationSettings | None = None,
+        device: str | None = None,
+        compute_type: str | None = None,
+        revision: str | None = None,
+        cache_dir: Path | None = None,
+        threads: int | None = None,
+    ):
+        try:
+            import ctranslate2
+        except ImportError:
+            raise UsageError(
+                "the ctranslate2 backend needs the ctranslate2 package: pip install 'ltk[fast]'"
+            ) from None
+        self.name = model
+        self.settings = settings or GenerationSettings()
+        self.generate_calls = 0
+        self.decoded_tokens = 0  # tokens decoded over all rows (greedy search): the work actually done
+        self.tokenizer, config = load_tokenizer_and_config(model, revision, False)
+        if not getattr(config, "is_encoder_decoder", False):
+            raise _not_seq2seq(model, config)
+        self.device = device or ("cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu")
+        self.compute_type = self.precision = compute_type or (
+            "int8" if self.device == "cpu" else "int8_float16"
+        )
+        base_key = model_fingerprint(model, getattr(config, "_commit_hash", None) or revision)
+        self.model_key = f"{base_key}+ct2-{self.compute_type}"
+        root = Path(cache_dir) if cache_dir else default_cache_dir()
+        folder = root / "ct2" / hashlib.sha256(self.model_key.encode()).hexdigest()[:24]
+        if not (folder / "model.bin").exists():
+            _convert_ct2(model, folder, revision)
+        self.translator = ctranslate2.Translator(
+            str(folder),
+            device=self.device,
+            compute_type=self.compute_type,
+            inter_threads=1,
+            intra_threads=threads or (os.cpu_count() or 1),
+        )
+
+    def supported_languages(self) -> list[str]:
+        return language_tokens(self.tokenizer)
+
+    def encode(self, texts: Sequence[str], src: str) -> list[list[int]]:
+        return encode(self.tokenizer, texts, src, self.settings.max_input_tokens)
+
+    def generate(self, batch: Sequence[Sequence[int]], tgt: str, limits: Sequence[int]) -> list[list[int]]:
+        tok = self.tokenizer
+        source = [tok.convert_ids_to_tokens(list(ids)) for ids in batch]
+
+        def stop_at_own_limit(step: Any) -> bool:
+            # CTranslate2 takes a finished row out of the batch. Without this, a row that does not end
+            # (a repetition loop) would decode to the batch's largest limit and be cut afterwards.
+            self.decoded_tokens += 1
+            return step.step + 1 >= limits[step.batch_id]
+
+        greedy = self.settings.num_beams == 1  # CTranslate2 calls back per token in greedy search only
+        results = self.translator.translate_batch(
+            source,
+            target_prefix=[[tgt]] * len(batch),
+            beam_size=self.settings.num_beams,
+            max_decoding_length=max(limits),
+            min_decoding_length=self.settings.min_tokens(limits) or 1,
+            max_input_length=0,
+            callback=stop_at_own_limit if greedy else None,
+        )
+        self.generate_calls += 1
+        eos, pad = tok.eos_token_id, tok.pad_token_id
+        return [
+            _trim(tok.convert_tokens_to_ids(r.hypotheses[0]), eos, pad, limit)
+            for r, limit in zip(results, limits, strict=True)
+        ]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+def _convert_ct2(model: str, folder: Path, revision: str | None) -> None:
+    import shutil
+
+    from ctranslate2.converters import TransformersConverter
+
+    tmp = temp_sibling(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        TransformersConverter(model, revision=revision).convert(str(tmp), quantization="int8", force=True)
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise LtkError(f"cannot convert {model!r} to CTranslate2: {exc}") from exc
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # another rank may have finished the same conversion first
+        tmp.rename(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _trim(ids: Sequence[int], eos: int, pad: int, limit: int) -> list[int]:
+    """Generated ids up to (not including) EOS, cut at the segment's own limit.
+
+    Greedy decoding is causal, so cutting a row at its own limit gives exactly what generating it alone
+    with that limit gives: the result does not depend on which segments shared its batch.
+    """
+    out: list[int] = []
+    for token in ids[:limit]:
+        if token == eos:
+            break
+        if token != pad:
+            out.append(int(token))
+    return out
+
+
+def _not_seq2seq(model: str, config: Any) -> UsageError:
+    return UsageError(
+        f"{model!r} is a {getattr(config, 'model_type', '?')} model, not a seq2seq translation model"
+        "\n    fix: use an NLLB checkpoint such as facebook/nllb-200-distilled-600M (or a local copy of one)"
+    )
+
+
+def load_tokenizer_and_config(model: str, revision: str | None, trust_remote_code: bool) -> tuple[Any, Any]:
+    """Tokenizer and config, with every failure turned into a clear error before any work starts."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
+    except Exception as exc:
+        raise _load_error(model, exc) from exc
+    if not getattr(config, "is_encoder_decoder", False):
+        raise _not_seq2seq(model, config)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            model, revision=revision, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:
+        raise _load_error(model, exc) from exc
+    if not language_tokens(tokenizer):
+        raise UsageError(
+            f"the tokenizer of {model!r} has no FLORES-200 language tokens (eng_Latn, swh_Latn, ...)"
+            "\n    fix: use an NLLB checkpoint"
+        )
+    return tokenizer, config
+
+
+def language_tokens(tokenizer: Any) -> list[str]:
+    return sorted(t for t in tokenizer.all_special_tokens if FLORES_RE.match(t))
+
+
+def check_languages(engine: Engine, *codes: str) -> None:
+    supported = engine.supported_languages()
+    bad = [c for c in codes if c not in supported]
+    if bad:
+        raise UsageError(
+            f"translation model {getattr(engine, 'name', '?')!r} does not support {', '.join(bad)}. "
+            f"It supports {len(supported)} codes: {' '.join(supported)}"
+            "\n    fix: use one of those FLORES-200 codes (`ltk langpacks codes NAME` finds one by name)"
+        )
+
+
+@dataclass
+class _TokenizerOnly:
+    name: str
+    tokenizer: Any
+
+    def supported_languages(self) -> list[str]:
+        return language_tokens(self.tokenizer)
+
+
+def encode(tokenizer: Any, texts: Sequence[str], src: str, max_tokens: int) -> list[list[int]]:
+    tokenizer.src_lang = src  # NLLB tokenizers rebuild their [src_lang] ... </s> template on assignment
+    enc = tokenizer(list(texts), truncation=True, max_length=max_tokens)
+    return [list(ids) for ids in enc["input_ids"]]
+
+
+def load_engine(
+    model: str,
+    backend: str = "transformers",
+    *,
+    settings: GenerationSettings | None = None,
+    device: str | None = None,
+    dtype: str = "auto",
+    cache_dir: Path | None = None,
+    revision: str | None = None,
+    languages: Sequence[str] = (),
+) -> Engine:
+    """The engine for ``backend``; ``languages`` are checked from the tokenizer before weights load.
+
+    ``dtype`` applies to the transformers backend (CTranslate2 picks its own compute type: int8 on CPU).
+    """
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
+    check_dtype(dtype)  # before any loading, and before the ctranslate2 check below
+    if backend == "ctranslate2" and dtype != "auto":
+        raise UsageError(
+            f"dtype {dtype!r} applies to the transformers backend; the ctranslate2 backend runs int8 on "
+            "CPU and int8_float16 on GPU\n    fix: leave dtype at auto, or use --backend transformers"
+        )
+    if languages:
+        tokenizer, _ = load_tokenizer_and_config(model, revision, False)
+        check_languages(_TokenizerOnly(model, tokenizer), *languages)
+    if backend == "transformers":
+        return TransformersEngine(model, settings=settings, device=device, dtype=dtype, revision=revision)
+    if backend == "ctranslate2":
+        return CTranslate2Engine(
+            model, settings=settings, device=device, cache_dir=cache_dir, revision=revision
+        )
+    raise UsageError(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
