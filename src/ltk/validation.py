@@ -29,8 +29,26 @@ class Strict(BaseModel):
 
 
 # ----------------------------------------------------------------------------------------------- YAML
+class _AliasRefused(yaml.composer.ComposerError):
+    """An anchor or alias in an ltk file (refused before anything is built from it)."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of keeping the last one silently."""
+    """SafeLoader that refuses duplicate keys instead of keeping the last one silently, and refuses
+    anchors and aliases: a ten-line document of nested aliases (the "billion laughs" shape) expands to
+    billions of nodes. Langpacks and recipes never need them, so the first one stops the reader at once,
+    before any node is built, and memory stays proportional to the file."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if isinstance(event, yaml.AliasEvent) or anchor is not None:
+            kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+            sign = "*" if kind == "alias" else "&"
+            raise _AliasRefused(
+                None, None, f"YAML {kind} {sign}{anchor} is not allowed in ltk files", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -73,6 +91,8 @@ def read_yaml(path: Path) -> Any:
         fix = "fix the YAML syntax at that place"
         if str(problem).startswith("duplicate key"):
             fix = "keep only one of the two entries with that key"
+        elif isinstance(exc, _AliasRefused):
+            fix = "write the value out in full (a langpack can share keys with `include:` instead)"
         raise ValidationError([Problem(str(path), where, f"malformed YAML: {problem}", fix=fix)]) from None
     except RecursionError:
         raise ValidationError(
