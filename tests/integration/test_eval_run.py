@@ -57,6 +57,21 @@ def test_eval_writes_every_metric_with_its_method(base_eval: tuple[Path, dict]) 
         assert 0 <= met["chrf"][d]["chrf"] <= 100
         assert met["chrf"]["sets"]["bible-verses-heldout"][d]["pairs"] == 6
     assert met["premium"]["pairs"] == 6 and met["premium"]["premium"] > 1
+    # Every number with its interval and the unit resampled, from per-item scores stored beside it.
+    for side in ("target", "english"):
+        b = met["bpb"][side]
+        iv = b["intervals"]["bits_per_byte"]
+        assert iv["unit"] == "documents" and iv["n"] == 2 and iv["ci"][0] <= b["bits_per_byte"] <= iv["ci"][1]
+        assert sum(i["nll"] for i in b["items"]) == pytest.approx(b["nll_nats"])
+    assert met["codeswitch"]["intervals"]["answer_rate"]["method"] == "wilson"
+    assert len(met["codeswitch"]["items"]) == 4
+    for d in ("to_target", "to_english"):
+        iv = met["chrf"][d]["intervals"]["chrf"]
+        assert (
+            iv["unit"] == "segments" and iv["n"] == 6 and iv["ci"][0] <= met["chrf"][d]["chrf"] <= iv["ci"][1]
+        )
+        assert len(met["chrf"]["sets"]["bible-verses-heldout"][d]["items"]) == 6
+    assert met["premium"]["intervals"]["premium"]["unit"] == "pairs"
     samples = [json.loads(x) for x in (run / "eval" / "base.samples.jsonl").read_text().splitlines()]
     assert sum(s["kind"] == "answer" for s in samples) == 4
     assert sum(s["kind"] == "translation" for s in samples) == 12

@@ -11,6 +11,7 @@ no BOS) so that the first text token is scored too. Long documents are scored wi
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -69,6 +70,22 @@ def document_nll(model: Any, ids: list[int], context_length: int, stride: int) -
     return total, count
 
 
+def bpb_intervals(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """95% intervals of bits per byte and token perplexity: bootstrap over documents (a document's
+    tokens are not independent of each other, so the document is the unit)."""
+    import numpy as np
+
+    from ltk.evaluate import uncertainty as u
+
+    n = len(items)
+    bpb = u.bootstrap_interval([[i["nll"], i["bytes"]] for i in items], u.bpb_statistic)
+    ppl = u.bootstrap_interval([[i["nll"], i["tokens"]] for i in items], lambda s: np.exp(s[:, 0] / s[:, 1]))
+    return {
+        "bits_per_byte": u.record(bpb, method="bootstrap percentile", unit="documents", n=n),
+        "token_perplexity": u.record(ppl, method="bootstrap percentile", unit="documents", n=n),
+    }
+
+
 def bits_per_byte(
     model: Any,
     tokenizer: Any,
@@ -88,21 +105,28 @@ def bits_per_byte(
     stride = min(stride or max(1, context_length // 2), context_length - 1)
     was_training = getattr(model, "training", False)
     model.eval()
-    nll = 0.0
-    tokens = 0
-    n_bytes = 0
+    items: list[dict[str, Any]] = []  # one per scored document: what the intervals resample
     try:
         for text in progress(texts, desc=desc, unit="doc"):
             ids = document_ids(tokenizer, text)
             if len(ids) < 2:
                 continue
             doc_nll, doc_tokens = document_nll(model, ids, context_length, stride)
-            nll += doc_nll
-            tokens += doc_tokens
-            n_bytes += len(text.encode("utf-8"))
+            data = text.encode("utf-8")
+            items.append(
+                {
+                    "id": hashlib.sha256(data).hexdigest()[:16],
+                    "nll": doc_nll,
+                    "tokens": doc_tokens,
+                    "bytes": len(data),
+                }
+            )
     finally:
         if was_training:
             model.train()
+    nll = sum(i["nll"] for i in items)
+    tokens = sum(i["tokens"] for i in items)
+    n_bytes = sum(i["bytes"] for i in items)
     if n_bytes == 0:
         raise ValueError("no document produced any token to score")
     return {
@@ -112,6 +136,8 @@ def bits_per_byte(
         "tokens": tokens,
         "bytes": n_bytes,
         "documents": len(texts),
+        "intervals": bpb_intervals(items),
+        "items": items,
         "method": {
             "formula": "sum token NLL (nats) / (ln 2 * UTF-8 bytes); perplexity = exp(NLL / tokens)",
             "context_length": context_length,

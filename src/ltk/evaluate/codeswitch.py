@@ -140,34 +140,39 @@ class CodeSwitchDetector:
                 labelled.append((word, label))
         return labelled
 
-    def analyze(self, answers: list[str], max_examples: int = 10) -> dict[str, Any]:
-        n_words = n_switched_words = 0
-        n_lines = n_switched_lines = 0
-        n_answers = n_switched_answers = n_mixed = n_empty = 0
+    def analyze(
+        self, answers: list[str], max_examples: int = 10, ids: list[str] | None = None
+    ) -> dict[str, Any]:
+        items: list[dict[str, Any]] = []  # one per answer: what the intervals resample
         examples: list[dict[str, Any]] = []
-        for answer in answers:
-            answer_words = answer_switched = 0
+        for index, answer in enumerate(answers):
+            item = {"id": ids[index] if ids else str(index), "words": 0, "non_target_words": 0}
+            item.update(lines=0, non_target_lines=0)
             for line in answer.splitlines():
                 labelled = self.label_line(line)
                 if not labelled:
                     continue
                 switched = sum(label in NON_TARGET for _, label in labelled)
-                n_lines += 1
-                n_switched_lines += switched * 2 > len(labelled)
-                answer_words += len(labelled)
-                answer_switched += switched
+                item["lines"] += 1
+                item["non_target_lines"] += switched * 2 > len(labelled)
+                item["words"] += len(labelled)
+                item["non_target_words"] += switched
                 if switched and len(examples) < max_examples:
                     examples.append(
                         {"line": line[:300], "non_target": [w for w, lab in labelled if lab in NON_TARGET]}
                     )
-            if answer_words == 0:
-                n_empty += 1
-                continue
-            n_answers += 1
-            n_words += answer_words
-            n_switched_words += answer_switched
-            n_switched_answers += answer_switched * 2 > answer_words
-            n_mixed += answer_switched > 0
+            # None for an empty answer: counted apart and left out of the rates.
+            item["switched"] = item["non_target_words"] * 2 > item["words"] if item["words"] else None
+            item["mixed"] = item["non_target_words"] > 0 if item["words"] else None
+            items.append(item)
+        scored = [i for i in items if i["switched"] is not None]
+        n_words = sum(i["words"] for i in items)
+        n_switched_words = sum(i["non_target_words"] for i in items)
+        n_lines = sum(i["lines"] for i in items)
+        n_switched_lines = sum(i["non_target_lines"] for i in items)
+        n_answers = len(scored)
+        n_switched_answers = sum(i["switched"] for i in scored)
+        n_mixed = sum(i["mixed"] for i in scored)
         return {
             "word_rate": n_switched_words / n_words if n_words else None,
             "line_rate": n_switched_lines / n_lines if n_lines else None,
@@ -181,10 +186,31 @@ class CodeSwitchDetector:
                 "answers": n_answers,
                 "non_target_answers": n_switched_answers,
                 "mixed_answers": n_mixed,
-                "empty_answers": n_empty,
+                "empty_answers": len(items) - n_answers,
             },
+            "intervals": codeswitch_intervals(scored),
             "examples": examples,
+            "items": items,
         }
+
+
+def codeswitch_intervals(scored: list[dict[str, Any]]) -> dict[str, Any]:
+    """Answer rates are proportions of answers (Wilson); word and line rates are ratios whose words
+    cluster in answers, so they are bootstrapped over answers, not over words."""
+    from ltk.evaluate import uncertainty as u
+
+    n = len(scored)
+    out: dict[str, Any] = {}
+    for key, flag in (("answer_rate", "switched"), ("answer_mixed_rate", "mixed")):
+        ci = u.wilson_interval(sum(i[flag] for i in scored), n)
+        out[key] = u.record(ci, method="wilson", unit="answers", n=n)
+    for key, num, den in (
+        ("word_rate", "non_target_words", "words"),
+        ("line_rate", "non_target_lines", "lines"),
+    ):
+        ci = u.bootstrap_interval([[i[num], i[den]] for i in scored], u.ratio_statistic)
+        out[key] = u.record(ci, method="bootstrap percentile", unit="answers", n=n)
+    return out
 
 
 def cld2_codes_for(info: dict[str, Any]) -> frozenset[str]:
@@ -241,7 +267,7 @@ def codeswitch_eval(
         batch_size=batch_size,
         desc="code-switch answers",
     )
-    result = detector.analyze(answers)
+    result = detector.analyze(answers, ids=[p.id for p in prompts])
     result["method"] = {
         "prompts": len(prompts),
         "decoding": "greedy",

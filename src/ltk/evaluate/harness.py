@@ -38,14 +38,28 @@ def harness_eval(
         out = lm_eval.simple_evaluate(model=lm, tasks=tasks, limit=limit, log_samples=False)
     except (KeyError, ValueError) as exc:  # unknown task names and similar
         return {"skipped": f"lm-evaluation-harness could not run {tasks}: {exc}"}
+    from ltk.evaluate import uncertainty as u
+
     results: dict[str, Any] = {}
+    intervals: dict[str, Any] = {}
+    z = u.z_value()
     for task, metrics in (out or {}).get("results", {}).items():
-        results[task] = {
-            k.split(",")[0]: v
-            for k, v in metrics.items()
-            if isinstance(v, (int, float)) and "stderr" not in k
-        }
+        values = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        results[task] = {k.split(",")[0]: v for k, v in values.items() if "stderr" not in k}
+        # The harness reports a standard error beside each metric ("acc_stderr,none"): a normal interval.
+        intervals[task] = {}
+        for key, value in values.items():
+            name, _, filt = key.partition(",")
+            se = metrics.get(f"{name}_stderr,{filt}" if filt else f"{name}_stderr")
+            if "stderr" not in key and isinstance(se, (int, float)) and not isinstance(se, bool):
+                intervals[task][name] = u.record(
+                    (value - z * se, value + z * se),
+                    method="normal (lm-eval stderr)",
+                    unit="task items",
+                    n=limit or 0,
+                )
     return {
         "tasks": results,
+        "intervals": {"tasks": intervals},
         "method": {"package": "lm-eval", "version": getattr(lm_eval, "__version__", "?"), "limit": limit},
     }

@@ -317,9 +317,12 @@ def judge_samples(
         values = [v["scores"][axis] for v in verdicts if axis in v["scores"]]
         means[axis] = sum(values) / len(values) if values else None
     scored = [m for m in means.values() if m is not None]
+    items = [{"id": v.get("id"), "scores": v["scores"]} for v in verdicts]
     return {
         "scores": means,
         "mean": sum(scored) / len(scored) if scored else None,
+        "intervals": judge_intervals(items, rubric.axes),
+        "items": items,
         "answers": len(verdicts),
         "unparsed": sum(1 for v in verdicts if not v["scores"]),
         "new_judgements": new,
@@ -332,6 +335,50 @@ def judge_samples(
             "axes": rubric.axes,
             "scale": [rubric.data["scale"]["min"], rubric.data["scale"]["max"]],
             "cache": str(cache.path),
+        },
+    }
+
+
+def judge_stats(items: list[dict[str, Any]], axes: list[str]) -> list[list[int]]:
+    """Per answer and axis: score (0 when missing) and present (0/1); summed, they give the means."""
+    return [[c for a in axes for c in (v["scores"].get(a, 0), int(a in v["scores"]))] for v in items]
+
+
+def judge_axis_means(s: Any) -> Any:
+    import numpy as np
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return s[:, 0::2] / s[:, 1::2]
+
+
+def judge_overall(s: Any) -> Any:
+    """The headline judge score of summed ``judge_stats``: the mean of the axes that have a score."""
+    import numpy as np
+
+    means = judge_axis_means(s)
+    finite = np.isfinite(means)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finite, means, 0).sum(axis=1) / finite.sum(axis=1)
+
+
+def judge_intervals(items: list[dict[str, Any]], axes: list[str]) -> dict[str, Any]:
+    """Bootstrap over prompts (answers): per-axis means and their mean, each resample recomputed from
+    the resampled answers' scores (an answer missing an axis counts for the others)."""
+    from ltk.evaluate import uncertainty as u
+
+    stats = judge_stats(items, axes)
+
+    def rec(ci: Any, n: int) -> dict[str, Any]:
+        return u.record(ci, method="bootstrap percentile", unit="prompts", n=n)
+
+    return {
+        "mean": rec(u.bootstrap_interval(stats, judge_overall), len(items)),
+        "scores": {
+            a: rec(
+                u.bootstrap_interval(stats, lambda s, k=k: judge_axis_means(s)[:, k]),
+                sum(a in v["scores"] for v in items),
+            )
+            for k, a in enumerate(axes)
         },
     }
 

@@ -43,10 +43,14 @@ def tokenizer_premium(tokenizer: Any, pairs: list[tuple[str, str]]) -> dict[str,
 
     if not pairs:
         raise UsageError("no parallel pairs to measure the tokenizer premium on")
+    from ltk.evaluate import uncertainty as u
+
     stats = {}
+    per_pair: dict[str, list[int]] = {}
     for side, idx in (("target", 0), ("english", 1)):
         texts = [p[idx] for p in pairs]
-        tokens = sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+        per_pair[side] = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        tokens = sum(per_pair[side])
         n_bytes = sum(len(t.encode("utf-8")) for t in texts)
         n_words = sum(len(words(t)) for t in texts)
         stats[side] = {
@@ -57,9 +61,14 @@ def tokenizer_premium(tokenizer: Any, pairs: list[tuple[str, str]]) -> dict[str,
             "tokens_per_word": tokens / n_words if n_words else None,
         }
     premium = stats["target"]["tokens"] / max(1, stats["english"]["tokens"])
+    # Bootstrap over pairs: the tokenizer is fixed, the sample of text is what varies.
+    ci = u.bootstrap_interval(
+        list(zip(per_pair["target"], per_pair["english"], strict=True)), u.ratio_statistic
+    )
     return {
         **stats,
         "premium": premium,
+        "intervals": {"premium": u.record(ci, method="bootstrap percentile", unit="pairs", n=len(pairs))},
         "advice": advice(premium),
         "pairs": len(pairs),
         "method": {
