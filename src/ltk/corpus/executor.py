@@ -136,7 +136,12 @@ def run_steps(
             {"target": f.langid_min_confidence, "english": f.langid_min_confidence},
         ),
         QualityFilter({"target": Thresholds.from_spec(f), "english": Thresholds.from_spec(english_filters)}),
-        Signatures(f.near_dedup.num_perm, f.near_dedup.ngram, f.near_dedup.enabled),
+        Signatures(
+            f.near_dedup.num_perm,
+            # Target text shingled as its script needs (characters for Khmer, Myanmar, ...); English by words.
+            {"target": f.near_dedup.shingling(lang.script), "english": f.near_dedup.shingling("Latn")},
+            f.near_dedup.enabled,
+        ),
         TokenCount(str(tokenizer_dir) if tokenizer_dir else None),
         ShardWriter(str(work)),
     ]

@@ -6,15 +6,22 @@ reasons. Plain Python on purpose: one pass over the lines, and str methods that 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+import regex
 
 from ltk.langpack.schema import Filters
 
-# Symbols: anything that is neither a word character, a space, nor punctuation a normal sentence uses.
-# Regex scans run in C: far faster than a Python loop over characters.
-_SYMBOL = re.compile(r"[^\w\s.,;:!?'\"()\-–—’‘“”«»…/]")
-_DIGIT = re.compile(r"\d")
+# Symbols, for every script: the ASCII characters a normal sentence does not use (#, *, <, |, ...) and,
+# beyond ASCII, what is not a letter, a combining mark (Mn/Mc/Me: the vowel signs of Indic, Khmer,
+# Myanmar and Sinhala text), a number, a space, punctuation (danda, Khmer khan, the Ethiopic word
+# space, Arabic comma...) or a format character (the zero-width joiners of Sinhala and Indic text).
+# `regex` and not `re`: only `regex` knows Unicode categories (\p{M}); both scan in C.
+_SYMBOL = regex.compile(
+    r"[\x00-\x08\x0e-\x1b\x7f#$%&*+<=>@\[\\\]^`{|}~]|[^\x00-\x7f\w\s\p{M}\p{N}\p{P}\p{Cf}]"
+)
+# Digits in any script (native digits count as digits; Ethiopic numerals are numbers too, \p{No}).
+_DIGIT = regex.compile(r"\p{N}")
 # ASCII text (most documents in Latin-script languages) is counted with bytes.translate, a C table lookup
 # several times faster than a regex scan; the byte sets are derived from the regexes, so counts are equal.
 _ASCII_DIGITS = bytes(c for c in range(128) if _DIGIT.match(chr(c)))
@@ -67,7 +74,7 @@ def quality_reason(text: str, t: Thresholds) -> str | None:
 
 
 def digit_and_symbol_counts(text: str) -> tuple[int, int]:
-    """Characters matching ``\\d`` and symbol characters (see ``_SYMBOL``)."""
+    """Number characters (``\\p{N}``) and symbol characters (see ``_SYMBOL``)."""
     if text.isascii():
         raw = text.encode("ascii")
         return len(raw) - len(raw.translate(None, _ASCII_DIGITS)), len(raw.translate(None, _ASCII_PLAIN))

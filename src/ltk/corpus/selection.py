@@ -175,18 +175,25 @@ def select_documents(docs: dict[str, list], pack: Langpack, seed: int, progress:
     }
 
 
-def overlap_check(docs: dict[str, list], train: list[int], heldout: list[int], nd: Any) -> dict:
+def overlap_check(
+    docs: dict[str, list], train: list[int], heldout: list[int], nd: Any, script: str = "Latn"
+) -> dict:
     """Independent re-check: how many training documents match held-out text, exactly or nearly."""
     import numpy as np
 
     from ltk.corpus.dedup import DedupIndex, MinHasher, exact_key
 
     index = DedupIndex(nd.threshold, nd.num_perm, near=True)
-    hasher = MinHasher(nd.num_perm, nd.ngram)
+    hashers = {
+        lang: MinHasher(nd.num_perm, n, unit=unit)
+        for lang, (unit, n) in (("target", nd.shingling(script)), ("english", nd.shingling("Latn")))
+    }
 
     def signature(i: int) -> Any:
         stored = docs["sig"][i]
-        return np.frombuffer(stored, dtype=np.uint32) if stored else hasher.signature(docs["text"][i])
+        if stored:
+            return np.frombuffer(stored, dtype=np.uint32)
+        return hashers[docs["lang"][i]].signature(docs["text"][i])
 
     for i in heldout:
         index.add(exact_key(docs["text"][i]), signature(i))

@@ -324,7 +324,9 @@ def _build(job: CorpusJob, plan: list[dict], notes: list[str], stamp: str) -> di
 
     t0 = time.perf_counter()
     heldout_all = sel["heldout"]["target"] + sel["heldout"]["english"]
-    overlap = overlap_check(docs, sel["train"], heldout_all, pack.spec.filters.near_dedup)
+    overlap = overlap_check(
+        docs, sel["train"], heldout_all, pack.spec.filters.near_dedup, pack.spec.language.script
+    )
     if overlap["exact"] or overlap["near"]:
         raise LtkError(f"internal check failed: training overlaps held-out text {overlap}; please report it")
     with staged_dir(job.layout.corpus) as tmp:

@@ -132,20 +132,28 @@ class Signatures(PipelineStep):
     name = "ltk minhash"
     type = "🫂 - DEDUP"
 
-    def __init__(self, num_perm: int, ngram: int, near: bool):
+    def __init__(self, num_perm: int, shingling: dict[str, tuple[str, int]], near: bool):
+        """``shingling``: (unit, n-gram length) per language, e.g. ``{"target": ("characters", 12)}``."""
         super().__init__()
-        self.num_perm, self.ngram, self.near = num_perm, ngram, near
+        self.num_perm, self.shingling, self.near = num_perm, shingling, near
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from datatrove.utils.batching import batched
 
         from ltk.corpus.dedup import MinHasher, exact_key
 
-        hasher = MinHasher(self.num_perm, self.ngram) if self.near else None
+        hashers = {lang: MinHasher(self.num_perm, n, unit=unit) for lang, (unit, n) in self.shingling.items()}
         for batch in batched(data, 64):
             with self.track_time("batch"):
-                # Batched MinHash: same signatures as one by one, a fraction of numpy's call overhead.
-                sigs = hasher.signatures([d.text for d in batch]) if hasher else [None] * len(batch)
+                sigs: list = [None] * len(batch)
+                if self.near:
+                    # Batched MinHash per language: same signatures as one by one, a fraction of numpy's
+                    # call overhead.
+                    for lang, hasher in hashers.items():
+                        members = [i for i, d in enumerate(batch) if d.metadata["lang"] == lang]
+                        texts = [batch[i].text for i in members]
+                        for i, sig in zip(members, hasher.signatures(texts), strict=True):
+                            sigs[i] = sig
                 for doc, sig in zip(batch, sigs, strict=True):
                     doc.metadata["key"] = exact_key(doc.text)
                     doc.metadata["sig"] = sig.tobytes() if sig is not None else b""

@@ -11,7 +11,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from ltk.languages import FLORES_RE, ISO639_1_RE, ISO639_3_RE, SCRIPT_RE, flores200_codes
+from ltk.languages import (
+    FLORES_RE,
+    ISO639_1_RE,
+    ISO639_3_RE,
+    SCRIPT_RE,
+    SCRIPTS_WITHOUT_SPACES,
+    flores200_codes,
+)
 from ltk.validation import Strict
 
 DEFAULT_TRANSLATION_MODEL = "facebook/nllb-200-distilled-600M"
@@ -332,7 +339,22 @@ class NearDedup(Strict):
     enabled: bool = True
     threshold: float = Field(default=0.8, gt=0, le=1, description="Jaccard similarity above which = dup.")
     num_perm: int = Field(default=128, ge=16, le=1024)
-    ngram: int = Field(default=5, ge=1, le=32)
+    ngram: int = Field(default=5, ge=1, le=32, description="Shingle length in words (unit: words).")
+    unit: Literal["auto", "words", "characters"] = Field(
+        default="auto",
+        description="Shingle words, or characters for scripts written without spaces between words "
+        "(auto: characters for Khmr, Mymr, Thai, Laoo, ... and words otherwise).",
+    )
+    char_ngram: int = Field(
+        default=10, ge=2, le=64, description="Shingle length in characters (unit: characters)."
+    )
+
+    def shingling(self, script: str) -> tuple[str, int]:
+        """(unit, shingle length) for text in ``script``, with ``auto`` resolved."""
+        unit = self.unit
+        if unit == "auto":
+            unit = "characters" if script in SCRIPTS_WITHOUT_SPACES else "words"
+        return unit, self.char_ngram if unit == "characters" else self.ngram
 
 
 class Filters(Strict):
