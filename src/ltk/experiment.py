@@ -136,7 +136,8 @@ def nested_tiers(build_dir: Path, sizes: tuple[int, ...], dest: Path) -> dict[in
     if source is None:
         raise UsageError(
             f"no instruction tier in {build_dir / 'instructions'} holds {max(sizes)} examples "
-            f"(built: {[s for s, _ in built]}); run `ltk build-langpack ny` or choose a smaller --scale"
+            f"(built: {[s for s, _ in built]}); run `ltk build-langpack ny --max-tier all` or choose a "
+            "smaller --scale"
         )
     lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
     out = {}

@@ -35,6 +35,8 @@ class BuildOptions:
     translation_model: str | None = None
     translation_backend: str = "transformers"
     translation_dtype: str = "auto"
+    # Largest instruction tier to translate for (a tier or "all"); None: the tier the recipe trains.
+    max_tier: int | str | None = None
     device: str | None = None
     force: bool = False  # rebuild the corpus even when a finished one has the same settings
     progress: bool = True
@@ -110,6 +112,7 @@ def build_langpack(
             backend=opts.translation_backend,
             dtype=opts.translation_dtype,
             data_dir=opts.data_dir,
+            max_tier=opts.max_tier,
             progress=opts.progress,
         )
         result.instructions = manifest

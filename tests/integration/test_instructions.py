@@ -171,3 +171,91 @@ def test_translated_source_goes_through_qe_and_cache(tmp_path: Path, monkeypatch
     assert manifest["run"]["forward"]["translated"] > 0
     assert again["run"]["forward"]["translated"] == 0 and again["run"]["forward"]["generate_calls"] == 0
     assert again["run"]["roundtrip"]["generate_calls"] == 0
+
+
+def _lax_pack_with_english(tmp_path: Path, n: int, tiers: list[int]):
+    """The ny pack with ``n`` English alpaca records to translate and quality checks loose enough that the
+    tiny random NLLB's output mostly passes: its outputs are 4.5-12x longer than the English, so the length
+    check alone drops about a third (tiers fill, and drops still happen)."""
+    from ltk.langpack.load import Langpack
+    from ltk.langpack.schema import LocalSource, Quality
+
+    root = tmp_path / "pack" / "ny"
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    records = [
+        {"instruction": f"Write sentence {i} about the {w} and the sea.", "output": f"The {w} {i} flows."}
+        for i, w in zip(range(n), ["river", "wind", "sky", "child", "poem"] * n, strict=False)
+    ]
+    (root / "data" / "mini.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    source = LocalSource(
+        name="mini", kind="local", path="data/mini.jsonl", records="alpaca", licence="CC0-1.0"
+    )
+    quality = Quality(
+        min_roundtrip_chrf=0.0, langid_min_confidence=0.0, min_length_ratio=0.01, max_length_ratio=10.0,
+        max_repeated_ngram_fraction=1.0,
+    )  # fmt: skip
+    pack = _ny_pack(tiers, translate=[source], from_parallel=[], quality=quality)
+    return Langpack(
+        spec=pack.spec.model_copy(update={"eval": pack.spec.eval.model_copy(update={"prompts": 3})}),
+        root=root,
+    )
+
+
+@pytest.mark.slow
+def test_tiers_grow_incrementally_and_stay_byte_identical(tmp_path: Path, monkeypatch) -> None:
+    """Real translation (tiny NLLB) + QE: tier-N is the same bytes built alone, together with larger tiers
+    or grown step by step; growing translates only new records; the manifest counts work per tier."""
+    import torch
+
+    from ltk.instructions.stage import build_instructions
+
+    test_translate = pytest.importorskip("test_translate")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model = str(test_translate.build_tiny_nllb(tmp_path / "nllb"))
+    pack = _lax_pack_with_english(tmp_path, 80, [6, 12, 24])
+
+    def build(out: Path, max_tier) -> dict:
+        return build_instructions(
+            pack, out, translation_model=model, dtype="float32", max_tier=max_tier, progress=False
+        )
+
+    def tier_bytes(out: Path) -> dict[str, bytes]:
+        return {
+            p.parent.name: p.read_bytes() for p in (out / "ny" / "instructions").glob("tier-*/train.jsonl")
+        }
+
+    try:
+        alone = build(tmp_path / "alone", None)  # default: the recipe's tier, the first
+        together = build(tmp_path / "together", "all")
+        grown = [build(tmp_path / "grown", t) for t in (6, 12, 24)]
+        again = build(tmp_path / "grown", 24)
+    finally:
+        torch.set_num_threads(threads)
+    assert [t["name"] for t in alone["tiers"]] == ["tier-6"] and alone["max_tier"] == 6
+    assert [t["name"] for t in together["tiers"]] == ["tier-6", "tier-12", "tier-24"]
+    built_alone, built_together, built_grown = (
+        tier_bytes(tmp_path / d) for d in ("alone", "together", "grown")
+    )
+    assert built_alone["tier-6"] == built_together["tier-6"] == built_grown["tier-6"]
+    assert built_grown == built_together
+    held = [
+        (tmp_path / d / "ny" / "instructions" / "heldout_prompts.jsonl").read_bytes()
+        for d in ("alone", "together")
+    ]
+    assert held[0] == held[1]
+    # QE dropped some records and the walk refilled them
+    assert together["quality"]["translated"]["dropped"]["length_ratio"] > 0
+    # work avoided: the first build translated far fewer than the 80 records of the pool
+    assert alone["translation"]["records"] < together["translation"]["records"] <= 80
+    # per tier: English records of the order up to the tier's last row, translated = kept + dropped
+    for tier in together["tiers"]:
+        assert tier["translated"] == tier["translated_kept"] + tier["translated_dropped"]
+        assert tier["translated_kept"] == tier["target_rows"]  # every row of these tiers is translated
+    assert together["tiers"][0] == {**alone["tiers"][0]}
+    # growing translated only records not translated before: the later steps found the earlier ones cached
+    assert grown[1]["run"]["forward"]["cached"] > 0
+    step_new = [g["run"]["forward"]["translated"] for g in grown]
+    assert sum(step_new) == together["run"]["forward"]["translated"]  # same segments, each translated once
+    assert again["run"]["forward"]["translated"] == 0 and again["run"]["forward"]["generate_calls"] == 0

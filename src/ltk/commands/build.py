@@ -54,6 +54,13 @@ STAGES = ("corpus", "instructions", "recipe", "all")
 @device_option("translation")
 @translation_engine_options(backend_flag="--translation-backend", dtype_flag="--translation-dtype")
 @click.option(
+    "--max-tier",
+    metavar="N|all",
+    help="Largest instruction tier to translate for [default: the tier the recipe trains, the first]. "
+    "English records are translated in a seeded order, only as far as this tier needs; a later build "
+    "with a larger tier translates only the new records (the cache has the rest).",
+)
+@click.option(
     "--force", is_flag=True, help="Rebuild the corpus even if a finished one with the same settings exists."
 )
 @langpack_path_option
@@ -74,6 +81,7 @@ def build_langpack(
     device: str | None,
     translation_backend: str,
     translation_dtype: str,
+    max_tier: str | None,
     force: bool,
     langpack_path: tuple[str, ...],
 ) -> None:
@@ -93,6 +101,7 @@ def build_langpack(
       ltk build-langpack ny --stage corpus --limit 200 --workers 2
       ltk build-langpack sw --dry-run                what would be read, source by source
       ltk build-langpack sw --data-dir /data/copies  hub sources read from /data/copies/<source name>
+      ltk build-langpack sw --stage instructions --max-tier 65000   grow: translates only the new records
 
     A source that cannot be reached fails before any work (sources with `required: false` are skipped
     with a warning). Outputs are written to temporary folders and renamed when complete; rerun the same
@@ -114,6 +123,7 @@ def build_langpack(
         translation_model=translation_model,
         translation_backend=translation_backend,
         translation_dtype=translation_dtype,
+        max_tier=max_tier,
         device=device,
         force=force,
     )

@@ -2,8 +2,9 @@
 quality-filtered, split into nested tiers, written as ``messages`` JSONL that ``datasets`` and TRL read.
 
     read every source (a required source that cannot be read fails before any translation)
-    -> translate the English sets, quality-estimate each record (``ltk.translation``)
-    -> check the ready-made sets -> hold out eval prompts -> nested tiers -> write
+    -> check the ready-made sets -> hold out eval prompts -> nested tiers -> write, where the English
+       records are translated and quality-estimated (``ltk.translation``) lazily, in a seeded order and
+       only as far down it as the held-out prompts and the largest requested tier need
 
 Writes ``<build>/<code>/instructions/``: ``tier-<N>/train.jsonl`` per tier, ``heldout_prompts.jsonl`` (never
 in any tier) and ``manifest.json``. The folder is built next to its destination and renamed into place,
@@ -21,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ltk.errors import LtkError
+from ltk.errors import LtkError, UsageError
 from ltk.instructions.formats import BadRecord, to_messages
 from ltk.instructions.from_parallel import parallel_examples
-from ltk.instructions.tiers import build_tiers, rank_key
+from ltk.instructions.tiers import build_tiers, default_tier, rank_key, select_nested
 from ltk.io import json_text, library_versions, staged_dir, write_jsonl
 from ltk.layout import BuildLayout
 from ltk.translation.qe import QualityReport, judge, sampled
@@ -180,113 +181,146 @@ class TranslationSettings:
     batch_tokens: int | None = None
 
 
-@dataclass
-class Translated:
-    """Translated records that passed quality estimation, their English originals, and the facts."""
+class RecordTranslator:
+    """Translates English records and judges each one, chunk by chunk: the judge the tier walk calls.
 
-    kept: list[Record] = field(default_factory=list)
-    originals: dict[str, Record] = field(default_factory=dict)
-    quality: QualityReport = field(default_factory=QualityReport)
-    info: dict[str, Any] | None = None  # the manifest's ``translation`` block
-    run: dict[str, Any] = field(default_factory=dict)  # speed and cache statistics
-    rank: int = 0
+    Every chunk goes through the shared cache, so records translated by an earlier build (or an earlier
+    chunk) cost nothing, and a killed build resumes where it stopped. Every rank of a distributed run
+    walks the same way (each translates its shard of each chunk); only rank 0 writes.
+    """
 
+    def __init__(
+        self,
+        pack: Any,
+        layout: BuildLayout,
+        how: TranslationSettings,
+        *,
+        seed: int,
+        counts: Counter,
+        progress: bool,
+    ):
+        from ltk.assets import resolve_model
+        from ltk.translation import TranslationCache, distributed_rank, load_engine
 
-def translate_pool(
-    pack: Any,
-    layout: BuildLayout,
-    english: list[Record],
-    how: TranslationSettings,
-    *,
-    seed: int,
-    counts: Counter,
-    progress: bool,
-) -> Translated:
-    """Step 2: translate every English record (cache first), round-trip a sample, judge each record."""
-    from ltk.assets import resolve_model
-    from ltk.translation import (
-        NLLB_LICENCE,
-        TranslationCache,
-        back_translate,
-        distributed_rank,
-        load_engine,
-        translate_conversations,
-    )
-
-    out = Translated()
-    if not english:  # e.g. the ny pack builds from parallel text with no model at all
-        return out
-    spec = pack.spec.instructions
-    tgt = pack.spec.language.flores
-    thresholds = spec.quality
-    model = how.model or spec.model
-    engine = load_engine(
-        resolve_model(model),
-        how.backend,
-        device=how.device,
-        dtype=how.dtype,
-        cache_dir=layout.cache,
-        languages=(ENGLISH, tgt),
-    )
-    rank, _, _ = distributed_rank()
-    tcache = TranslationCache(layout.cache / "translations", writer=f"rank{rank}")
-    results, forward = translate_conversations(
-        engine,
-        [r["messages"] for r in english],
-        ENGLISH,
-        tgt,
-        cache=tcache,
-        batch_tokens=how.batch_tokens,
-        progress=progress,
-    )
-    checked = [i for i, r in enumerate(english) if sampled(r["id"], thresholds.roundtrip_sample, seed)]
-    back_texts, back = back_translate(
-        engine,
-        [results[i] for i in checked],
-        forward,
-        ENGLISH,
-        tgt,
-        cache=tcache,
-        batch_tokens=how.batch_tokens,
-        progress=progress,
-    )
-    tcache.close()
-    out.rank = rank
-    out.run = {"forward": forward.stats.as_dict(), "roundtrip": back.stats.as_dict()}
-    if rank != 0:  # other ranks only fill the shared cache; rank 0 writes the outputs
-        return out
-    iso = pack.spec.language.iso639_1 or pack.spec.language.iso639_3
-    roundtrip = dict(zip(checked, back_texts, strict=True))
-    for i, (record, result) in enumerate(zip(english, results, strict=True)):
-        verdict = judge(
-            _joined(record["messages"]),
-            _joined(result.messages),
-            thresholds=thresholds,
-            target_iso=iso,
-            lost_spans=result.lost_spans,
-            roundtrip=roundtrip.get(i),
+        self.seed, self.counts, self.progress, self.how = seed, counts, progress, how
+        self.thresholds = pack.spec.instructions.quality
+        self.tgt = pack.spec.language.flores
+        self.iso = pack.spec.language.iso639_1 or pack.spec.language.iso639_3
+        self.model = how.model or pack.spec.instructions.model
+        self.engine = load_engine(
+            resolve_model(self.model),
+            how.backend,
+            device=how.device,
+            dtype=how.dtype,
+            cache_dir=layout.cache,
+            languages=(ENGLISH, self.tgt),
         )
-        out.quality.add(verdict)
-        if verdict.keep:
-            out.kept.append({"id": record["id"], "source": record["source"], "messages": result.messages})
-            out.originals[record["id"]] = {
+        self.rank, _, _ = distributed_rank()
+        self.cache = TranslationCache(layout.cache / "translations", writer=f"rank{self.rank}")
+        self.quality = QualityReport()
+        self.originals: dict[str, Record] = {}
+        self.records = self.rounds = self.segments = self.roundtrip_records = 0
+        self.forward: Counter = Counter()
+        self.back: Counter = Counter()
+
+    def __call__(self, chunk: list[Record]) -> dict[str, Record | None]:
+        from ltk.translation import back_translate, translate_conversations
+
+        self.rounds += 1
+        log.info(f"instructions: translating {len(chunk):,} English records (round {self.rounds})")
+        results, forward = translate_conversations(
+            self.engine,
+            [r["messages"] for r in chunk],
+            ENGLISH,
+            self.tgt,
+            cache=self.cache,
+            batch_tokens=self.how.batch_tokens,
+            progress=self.progress,
+        )
+        thresholds = self.thresholds
+        checked = [i for i, r in enumerate(chunk) if sampled(r["id"], thresholds.roundtrip_sample, self.seed)]
+        back_texts, back = back_translate(
+            self.engine,
+            [results[i] for i in checked],
+            forward,
+            ENGLISH,
+            self.tgt,
+            cache=self.cache,
+            batch_tokens=self.how.batch_tokens,
+            progress=self.progress,
+        )
+        _add_stats(self.forward, forward.stats.as_dict())
+        _add_stats(self.back, back.stats.as_dict())
+        self.records += len(chunk)
+        self.segments += forward.stats.segments
+        self.roundtrip_records += len(checked)
+        roundtrip = dict(zip(checked, back_texts, strict=True))
+        verdicts: dict[str, Record | None] = {}
+        for i, (record, result) in enumerate(zip(chunk, results, strict=True)):
+            verdict = judge(
+                _joined(record["messages"]),
+                _joined(result.messages),
+                thresholds=thresholds,
+                target_iso=self.iso,
+                lost_spans=result.lost_spans,
+                roundtrip=roundtrip.get(i),
+            )
+            self.quality.add(verdict)
+            if not verdict.keep:
+                verdicts[record["id"]] = None
+                self.counts[verdict.reason] += 1
+                continue
+            verdicts[record["id"]] = {
+                "id": record["id"],
+                "source": record["source"],
+                "messages": result.messages,
+            }
+            self.originals[record["id"]] = {
                 "id": f"{record['id']}:en",
                 "source": record["source"],
                 "messages": record["messages"],
             }
-        else:
-            counts[verdict.reason] += 1
-    out.info = {
-        "model": model,
-        "model_key": engine.model_key,
-        "backend": how.backend,
-        "dtype": engine.precision,
-        "settings": json.loads(engine.settings.key()),
-        "licence": NLLB_LICENCE,
-        "segments": forward.stats.segments,
-        "distinct_segments": forward.stats.distinct,
-        "roundtrip_records": len(checked),
-    }
+        return verdicts
+
+    def info(self) -> dict[str, Any]:
+        """The manifest's ``translation`` block (deterministic: no timings)."""
+        from ltk.translation import NLLB_LICENCE
+
+        engine = self.engine
+        return {
+            "model": self.model,
+            "model_key": engine.model_key,
+            "backend": self.how.backend,
+            "dtype": engine.precision,
+            "settings": json.loads(engine.settings.key()),
+            "licence": NLLB_LICENCE,
+            "records": self.records,
+            "rounds": self.rounds,
+            "segments": self.segments,
+            "roundtrip_records": self.roundtrip_records,
+        }
+
+    def run(self) -> dict[str, Any]:
+        """Speed and cache statistics of this build (not in the manifest: they change between runs)."""
+        return {"forward": _totals(self.forward), "roundtrip": _totals(self.back)}
+
+    def close(self) -> None:
+        self.cache.close()
+
+
+_SUMMED = ("segments", "distinct", "cached", "translated", "batches", "generate_calls", "source_tokens",
+           "output_tokens", "seconds")  # fmt: skip
+
+
+def _add_stats(total: Counter, stats: dict[str, Any]) -> None:
+    for key in _SUMMED:
+        total[key] += stats[key]
+    total["rank"], total["world_size"] = stats["rank"], stats["world_size"]
+
+
+def _totals(total: Counter) -> dict[str, Any]:
+    out: dict[str, Any] = {k: total.get(k, 0) for k in (*_SUMMED, "rank", "world_size")}
+    out["segments_per_s"] = round(out["translated"] / out["seconds"], 3) if out["seconds"] else None
     return out
 
 
@@ -316,6 +350,32 @@ def hold_out_prompts(pack: Any, candidates: list[Record], parallel: list[Record]
 
 
 # ---------------------------------------------------------------------------------------------- the stage
+def resolve_max_tier(pack: Any, max_tier: int | str | None) -> int:
+    """The largest tier to translate for: a tier of the langpack, "all" (the largest), or by default the
+    tier the rendered recipe trains (the first), so a first build makes what the first training uses."""
+    tiers = pack.spec.instructions.tiers
+    if max_tier is None:
+        return default_tier(tiers)
+    if max_tier == "all":
+        return tiers[-1]
+    try:
+        value = int(max_tier)
+    except (TypeError, ValueError):
+        value = -1
+    if value not in tiers:
+        raise UsageError(
+            f"--max-tier {max_tier!r} is not a tier of langpack {pack.code} ({pack.file}: instructions.tiers "
+            f"= {tiers})\n    fix: use one of {', '.join(map(str, tiers))} or 'all', or add the tier to "
+            "instructions.tiers (and bump version)"
+        )
+    return value
+
+
+def _reach(selection: Any, rows: int) -> dict[str, int]:
+    _, judged, kept = selection.reach.get(rows, (0, 0, 0))
+    return {"translated": judged, "translated_kept": kept, "translated_dropped": judged - kept}
+
+
 def build_instructions(
     pack: Any,
     build_root: Path,
@@ -328,39 +388,74 @@ def build_instructions(
     dtype: str = "auto",
     batch_tokens: int | None = None,
     data_dir: Path | None = None,
+    max_tier: int | str | None = None,
     progress: bool = True,
 ) -> dict:
     """Build ``<build_root>/<code>/instructions/`` and return its manifest (with ``run`` statistics).
 
     ``limit`` caps records read per source (and examples per parallel direction); ``translation_model``
-    overrides ``instructions.model`` of the langpack.
+    overrides ``instructions.model`` of the langpack. ``max_tier`` (a tier of the langpack, or "all";
+    default: the tier the recipe trains) is the largest tier translated for: English records are
+    translated only as far down the seeded order as it needs. A pack with nothing to translate (built
+    from parallel or ready-made text only) gets every tier.
     """
     layout = BuildLayout(Path(build_root), pack.code)
     spec = pack.spec.instructions
+    goal = resolve_max_tier(pack, max_tier)
     pools = read_pools(pack, layout, seed=seed, limit=limit, data_dir=data_dir)
     counts = pools.counts
-    how = TranslationSettings(translation_model, backend, device, dtype, batch_tokens)
-    translated = translate_pool(pack, layout, pools.english, how, seed=seed, counts=counts, progress=progress)
-    if translated.rank != 0:
-        return {"rank": translated.rank, "translation": translated.run.get("forward")}
     kept_ready, ready_quality = check_ready_made(pack, pools.ready, counts)
     parallel = dedupe(pools.parallel, counts)
+    translator = None
+    if pools.english:  # e.g. the ny pack builds from parallel text with no model at all
+        how = TranslationSettings(translation_model, backend, device, dtype, batch_tokens)
+        translator = RecordTranslator(pack, layout, how, seed=seed, counts=counts, progress=progress)
+    english_ids = {r["id"] for r in pools.english}
 
-    heldout = hold_out_prompts(pack, translated.kept + kept_ready, parallel, seed)
-    heldout_ids = {r["id"] for r in heldout}
-    trainable = [r for r in translated.kept + kept_ready + parallel if r["id"] not in heldout_ids]
-    if not trainable:
+    def needs_translation(record: Record) -> bool:
+        return record["id"] in english_ids
+
+    def no_translation(chunk: list[Record]) -> dict[str, Record | None]:
+        raise AssertionError("only English records are translated")  # pragma: no cover
+
+    verdicts: dict[str, Record | None] = {}  # English id -> translated record kept, or None (dropped)
+    walk = {"needs_judging": needs_translation, "judge": translator or no_translation, "verdicts": verdicts}
+    try:
+        # Held-out prompts first, by their own seeded order, so they never depend on which tiers are built.
+        held_order = sorted([*pools.english, *kept_ready], key=lambda r: rank_key(seed, "heldout:" + r["id"]))
+        held = select_nested(held_order, [pack.spec.eval.prompts], **walk)
+        heldout = hold_out_prompts(pack, held.survivors, parallel, seed)
+        heldout_ids = {r["id"] for r in heldout}
+        # Then the tiers: one seeded order over every candidate; tier N = its first N survivors.
+        tier_order = sorted(
+            (r for r in [*pools.english, *kept_ready, *parallel] if r["id"] not in heldout_ids),
+            key=lambda r: rank_key(seed, r["id"]),
+        )
+        # With nothing to translate every tier is free: build them all (as packs from parallel text did).
+        sizes = [t for t in spec.tiers if t <= goal] if pools.english else list(spec.tiers)
+        selection = select_nested(tier_order, sizes, **walk)
+    finally:
+        if translator is not None:
+            translator.close()
+    run = translator.run() if translator else {}
+    if translator is not None and translator.rank != 0:  # other ranks only fill the shared cache
+        return {"rank": translator.rank, "translation": run.get("forward")}
+    if not selection.survivors:
         raise LtkError(
             f"no instruction examples for {pack.code}: every source was empty, unreachable or filtered out"
             f"\n    fix: check instructions.* in {pack.file} (counts: {dict(counts)})"
         )
+    reachable = len(selection.survivors)
+    built_sizes = [t for t in spec.tiers if t in sizes or selection.exhausted]
+    originals = translator.originals if translator else {}
     tiers = build_tiers(
-        trainable,
-        spec.tiers,
+        selection.survivors,
+        built_sizes,
         seed=seed,
-        english_originals={k: v for k, v in translated.originals.items() if k not in heldout_ids},
+        english_originals={k: v for k, v in originals.items() if k not in heldout_ids},
         bilingual_ratio=spec.bilingual_ratio,
     )
+    translated_kept = sum(v is not None for v in verdicts.values())
 
     with staged_dir(layout.instructions) as tmp:
         tier_info = []
@@ -374,6 +469,8 @@ def build_instructions(
                     "path": f"{tier.name}/train.jsonl",
                     "target_rows": tier.target_rows,
                     "english_rows": tier.english_rows,
+                    # English records of the order up to this tier's last row: translated, kept, dropped
+                    **_reach(selection, tier.target_rows),
                     **info,
                 }
             )
@@ -383,10 +480,9 @@ def build_instructions(
         licences = [
             {"what": name, "licence": info["licence"]} for name, info in sorted(pools.sources.items())
         ]
-        if translated.info:
-            licences.append(
-                {"what": f"translations by {translated.info['model']}", "licence": translated.info["licence"]}
-            )
+        info = translator.info() if translator else None
+        if info:
+            licences.append({"what": f"translations by {info['model']}", "licence": info["licence"]})
         manifest = {
             "stage": "instructions",
             "langpack": pack.code,
@@ -396,16 +492,19 @@ def build_instructions(
             "limit": limit,
             "sources": pools.sources,
             "counts": {
-                "translated_kept": len(translated.kept),
+                "english_pool": len(pools.english),
+                "translated": len(verdicts),
+                "translated_kept": translated_kept,
                 "ready_made_kept": len(kept_ready),
                 "from_parallel": len(parallel),
                 "heldout_prompts": len(heldout),
-                "trainable": len(trainable),
+                "in_tiers": reachable,
             },
             "dropped": dict(sorted(counts.items())),
-            "translation": translated.info,
+            "max_tier": goal,
+            "translation": info,
             "quality": {
-                "translated": translated.quality.as_dict(),
+                "translated": (translator.quality if translator else QualityReport()).as_dict(),
                 "ready_made": ready_quality.as_dict(),
                 "thresholds": spec.quality.__dict__,
             },
@@ -416,7 +515,7 @@ def build_instructions(
             "versions": library_versions(*VERSIONED, python=True),
         }
         (tmp / "manifest.json").write_text(json_text(manifest), encoding="utf-8")
-    return {**manifest, "run": translated.run}
+    return {**manifest, "run": run}
 
 
 def format_summary(manifest: dict[str, Any], run: dict[str, Any] | None = None) -> str:
@@ -427,7 +526,18 @@ def format_summary(manifest: dict[str, Any], run: dict[str, Any] | None = None) 
         lines.append("  dropped: " + ", ".join(f"{k} {v:,}" for k, v in manifest["dropped"].items()))
     for tier in manifest["tiers"]:
         extra = f" (+{tier['english_rows']:,} English)" if tier["english_rows"] else ""
+        if tier.get("translated"):
+            extra += (
+                f"; {tier['translated']:,} translated for it, {tier['translated_kept']:,} kept,"
+                f" {tier['translated_dropped']:,} dropped"
+            )
         lines.append(f"  {tier['name']:<18} {tier['target_rows']:>9,} rows{extra}")
+    if manifest.get("translation"):
+        t = manifest["translation"]
+        lines.append(
+            f"  translated {t['records']:,} of {manifest['counts']['english_pool']:,} English records in"
+            f" {t['rounds']} round(s), for tiers up to {manifest['max_tier']:,} (--max-tier grows them)"
+        )
     if run and run.get("forward"):
         f = run["forward"]
         lines.append(

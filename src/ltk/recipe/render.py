@@ -11,6 +11,7 @@ import yaml
 
 from ltk import __version__
 from ltk.assets import EMBEDDED_NAME
+from ltk.instructions.tiers import default_tier
 from ltk.io import atomic_write_text
 from ltk.langpack.load import Langpack
 from ltk.layout import BuildLayout
@@ -50,7 +51,7 @@ def build_recipe(pack: Langpack, build_root: Path, *, base_model: str | None = N
     spec = pack.spec
     lang_dir = BuildLayout(Path(build_root), pack.code).posix()  # recipes use / on every system
     corpus = lang_dir / "corpus"
-    tier = spec.instructions.tiers[0]
+    tier = default_tier(spec.instructions.tiers)
     tokens_per_step = CPT_SEQUENCE_LEN * CPT_MICRO_BATCH * CPT_GRAD_ACCUM
     ltk_block = LtkBlock(
         langpack=pack.code,

@@ -111,7 +111,8 @@ def check_data(recipe: Recipe, recipe_file: str, stages: list[StageSettings], fa
                 tier = recipe.ltk.stages.sft.tier
                 built = built_tiers(s.data)
                 fix = (
-                    f"tiers built: {', '.join(map(str, built))}; pick one with --tier N or set ltk.stages.sft.tier"
+                    f"tiers built: {', '.join(map(str, built))}; pick one with --tier N or set ltk.stages.sft.tier,"
+                    f" or grow them: ltk build-langpack {recipe.ltk.langpack} --stage instructions --max-tier {tier}"
                     if built
                     else f"build the instruction tiers first: ltk build-langpack {recipe.ltk.langpack} "
                     "--stage instructions"
