@@ -6,7 +6,8 @@
 #   bash tools/screenshot_report.sh reports/ny/report.html docs/report-screenshot.png [WIDTH HEIGHT]
 #
 # Needs Chromium (Debian: apt-get install -y chromium). tests/integration/test_report.py runs this script
-# when Chromium is installed and skips, naming this script, when it is not.
+# (tools/test.sh installs Chromium when it runs as root, as in CI; elsewhere the test skips, naming this
+# script), then loads the page again to check that each plot is drawn and that no network request is made.
 set -euo pipefail
 html=${1:?usage: screenshot_report.sh REPORT.html OUT.png [WIDTH HEIGHT]}
 out=${2:?usage: screenshot_report.sh REPORT.html OUT.png [WIDTH HEIGHT]}

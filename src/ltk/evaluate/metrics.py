@@ -153,11 +153,21 @@ def _run_bpb(ctx: EvalContext) -> dict[str, Any]:
     }
 
 
+def _ci(m: dict[str, Any], key: str, spec: str = "{:.4f}", scale: float = 1.0) -> str:
+    """The text " [low, high] (n unit)" for the interval stored beside ``m[key]``; "" if none is."""
+    from ltk.evaluate.uncertainty import interval_text
+
+    found = (m.get("intervals") or {}).get(key) or {}
+    text = interval_text(found.get("ci"), spec, scale)
+    return f" {text} ({found['n']} {found['unit']})" if text else ""
+
+
 def _sum_bpb(m: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         (
             f"bits/byte {side}",
-            f"{m[side]['bits_per_byte']:.4f}  (token ppl {m[side]['token_perplexity']:.2f})",
+            f"{m[side]['bits_per_byte']:.4f}{_ci(m[side], 'bits_per_byte')}"
+            f"  (token ppl {m[side]['token_perplexity']:.2f})",
         )
         for side in ("target", "english")
     ]
@@ -170,7 +180,9 @@ def _run_premium(ctx: EvalContext) -> dict[str, Any]:
 
 
 def _sum_premium(m: dict[str, Any]) -> list[tuple[str, str]]:
-    return [("tokenizer premium", f"{m['premium']:.2f}x ({m['advice']['policy']})")]
+    return [
+        ("tokenizer premium", f"{m['premium']:.2f}x{_ci(m, 'premium', '{:.2f}')} ({m['advice']['policy']})")
+    ]
 
 
 def _run_codeswitch(ctx: EvalContext) -> dict[str, Any]:
@@ -198,7 +210,8 @@ def _sum_codeswitch(m: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         (
             "code-switch",
-            f"words {pct(m['word_rate'])}, lines {pct(m['line_rate'])}, answers {pct(m['answer_rate'])}",
+            f"words {pct(m['word_rate'])}, lines {pct(m['line_rate'])}, answers {pct(m['answer_rate'])}"
+            + _ci(m, "answer_rate", "{:.1f}%", 100),
         )
     ]
 
@@ -223,7 +236,8 @@ def _run_chrf(ctx: EvalContext) -> dict[str, Any]:
 
 def _sum_chrf(m: dict[str, Any]) -> list[tuple[str, str]]:
     return [
-        (f"chrF/BLEU {d}", f"{m[d]['chrf']:.2f} / {m[d]['bleu']:.2f}") for d in ("to_target", "to_english")
+        (f"chrF/BLEU {d}", f"{m[d]['chrf']:.2f}{_ci(m[d], 'chrf', '{:.2f}')} / {m[d]['bleu']:.2f}")
+        for d in ("to_target", "to_english")
     ]
 
 
@@ -298,6 +312,8 @@ def _sum_judge(m: dict[str, Any]) -> list[tuple[str, str]]:
     if "error" in m:
         return [("judge", "failed: see the message below")]
     scores = ", ".join(f"{k} {v:.2f}" for k, v in m["scores"].items() if v is not None)
+    if m.get("mean") is not None:
+        scores += f"; mean {m['mean']:.2f}{_ci(m, 'mean', '{:.2f}')}"
     return [("judge (0-3)", scores or f"no parseable verdict ({m['unparsed']} replies)")]
 
 

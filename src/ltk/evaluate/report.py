@@ -120,6 +120,31 @@ def _fmt(value: Any, spec: str) -> str:
     return spec.format(value)
 
 
+def interval_of(metrics: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    """The interval record stored for the value at ``path`` (the nearest ``intervals`` block above it),
+    or None: eval JSONs written before intervals existed have none, and show the value alone."""
+    for depth in range(len(path) - 1, 0, -1):
+        block = _get(metrics, *path[:depth], "intervals")
+        if isinstance(block, dict):
+            found = _get(block, *path[depth:])
+            if isinstance(found, dict) and "ci" in found:
+                return found
+    return None
+
+
+def _fmt_ci(metrics: dict[str, Any], path: tuple[str, ...], spec: str) -> str:
+    """``value [low, high]``, or the value alone when no interval was stored."""
+    text = _fmt(_get(metrics, *path), spec)
+    found = interval_of(metrics, path)
+    if text == "–" or not found or not found.get("ci"):
+        return text
+    lo, hi = found["ci"]
+    if spec == "pct":
+        return f"{text} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    bound = spec.removesuffix("x")  # "1.85x [1.80, 1.90]"
+    return f"{text} [{bound.format(lo)}, {bound.format(hi)}]"
+
+
 def results_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     """Header and rows (one per run and stage); columns with no value anywhere are left out."""
     entries = [(run.name, stage, ev["metrics"]) for run in runs for stage, ev in run.stages.items()]
@@ -135,25 +160,104 @@ def results_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     )
     header = ["run", "stage", *(COLUMNS[i][0] for i in keep), *(f"{t} {m}" for t, m in harness_cols)]
     rows = []
-    for (name, stage, met), vals in zip(entries, values, strict=True):
-        tasks = _get(met, "harness", "tasks") or {}
+    for name, stage, met in entries:
         rows.append(
             [
                 name,
                 stage,
-                *(_fmt(vals[i], COLUMNS[i][2]) for i in keep),
-                *(_fmt(_get(tasks, t, m), "{:.4f}") for t, m in harness_cols),
+                *(_fmt_ci(met, COLUMNS[i][1], COLUMNS[i][2]) for i in keep),
+                *(_fmt_ci(met, ("harness", "tasks", t, m), "{:.4f}") for t, m in harness_cols),
             ]
         )
     return header, rows
 
 
+# Paired comparisons shown in the report: (compare key, value path, format).
+CHANGES: list[tuple[str, tuple[str, ...], str]] = [
+    ("bpb.target", ("bpb", "target", "bits_per_byte"), "{:+.4f}"),
+    ("bpb.english", ("bpb", "english", "bits_per_byte"), "{:+.4f}"),
+    ("codeswitch.answer_rate", ("codeswitch", "answer_rate"), "pct"),
+    ("chrf.to_target.chrf", ("chrf", "to_target", "chrf"), "{:+.2f}"),
+    ("chrf.to_english.chrf", ("chrf", "to_english", "chrf"), "{:+.2f}"),
+    ("judge.mean", ("judge", "mean"), "{:+.2f}"),
+]
+
+
+def _fmt_diff(diff: dict[str, Any], spec: str) -> str:
+    scale, spec = (100.0, "{:+.1f}") if spec == "pct" else (1.0, spec)
+    text = spec.format(diff["difference"] * scale) + (" points" if scale == 100 else "")
+    if diff.get("ci"):
+        lo, hi = diff["ci"]
+        text += f" [{spec.format(lo * scale)}, {spec.format(hi * scale)}]"
+    return text
+
+
+def _reading(diff: dict[str, Any]) -> str:
+    if not diff.get("ci"):
+        return "no interval (too few items)"
+    lo, hi = diff["ci"]
+    if lo > 0:
+        return "higher (95% interval excludes 0)"
+    if hi < 0:
+        return "lower (95% interval excludes 0)"
+    return "no clear change (interval contains 0)"
+
+
+def changes_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    """Paired differences on the same items: each stage against the one before it in a run, and each
+    other run against the first at the stages both have. Old eval JSONs without items are left out."""
+    from ltk.evaluate.compare import compare
+
+    pairs: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for run in runs:
+        stages = list(run.stages)
+        for before, after in zip(stages, stages[1:], strict=False):
+            pairs.append(
+                (
+                    f"{run.name}: {before} → {after}",
+                    run.stages[before]["metrics"],
+                    run.stages[after]["metrics"],
+                )
+            )
+    for other in runs[1:]:
+        for stage in runs[0].stages:
+            if stage in other.stages:
+                pairs.append(
+                    (
+                        f"{runs[0].name} → {other.name} ({stage})",
+                        runs[0].stages[stage]["metrics"],
+                        other.stages[stage]["metrics"],
+                    )
+                )
+    header = ["comparison", "metric", "difference [95% interval]", "paired items", "reads as"]
+    rows = []
+    for name, a, b in pairs:
+        for key, _, spec in CHANGES:
+            diff = compare(a, b, key)
+            if diff is not None:
+                items = f"{diff['n']} {diff['unit']}"
+                if "mcnemar" in diff:
+                    items += f" (McNemar p={diff['mcnemar']['p_value']:.3g})"
+                rows.append([name, diff["label"], _fmt_diff(diff, spec), items, _reading(diff)])
+    return header, rows
+
+
 # ------------------------------------------------------------------------------------------------- plots
+def _err(metrics: dict[str, Any], path: tuple[str, ...], value: float) -> tuple[float, float]:
+    """(below, above) the value: the stored interval as error-bar lengths, (0, 0) without one."""
+    found = interval_of(metrics, path)
+    if not found or not found.get("ci"):
+        return (0.0, 0.0)
+    lo, hi = found["ci"]
+    return (max(0.0, value - lo), max(0.0, hi - value))
+
+
 def _plots(runs: list[Run]) -> dict[str, tuple[str, bytes]]:
     """name -> (caption, PNG bytes), only for metrics some run has."""
     import io
 
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -180,14 +284,18 @@ def _plots(runs: list[Run]) -> dict[str, tuple[str, bytes]]:
         drawn = False
         for i, run in enumerate(runs):
             pts = [
-                (x_of[s], v * scale)
+                (x_of[s], v * scale, tuple(e * scale for e in _err(ev["metrics"], path, v)))
                 for s, ev in run.stages.items()
                 if (v := _get(ev["metrics"], *path)) is not None
             ]
             if pts:
-                xs, ys = zip(*pts, strict=True)
+                xs, ys, errs = zip(*pts, strict=True)
                 colour = colours[i % len(colours)]
-                ax.plot(xs, ys, style, marker="o", color=colour, label=run.name + label_suffix)
+                # Error bars: the stored 95% interval (none for old eval JSONs: zero-length bars).
+                ax.errorbar(
+                    xs, ys, yerr=np.array(errs).T, fmt=style, marker="o", color=colour, capsize=3,
+                    label=run.name + label_suffix,
+                )  # fmt: skip
                 drawn = True
         ax.set_xticks(range(len(all_stages)), all_stages, rotation=20 if len(all_stages) > 4 else 0)
         return drawn
@@ -202,7 +310,8 @@ def _plots(runs: list[Run]) -> dict[str, tuple[str, bytes]]:
         save(
             fig,
             "bpb",
-            "Bits per byte on held-out text across stages: the target should fall, English should hold.",
+            "Bits per byte on held-out text across stages: the target should fall, English should hold. "
+            "Error bars: 95% intervals (bootstrap over documents).",
         )
 
     if any(
@@ -214,7 +323,12 @@ def _plots(runs: list[Run]) -> dict[str, tuple[str, bytes]]:
         ax.set_title("Code-switch rate (lower is better)")
         ax.set_ylabel("% not in the target language")
         ax.legend(fontsize=8)
-        save(fig, "codeswitch", "Share of words and of answers not in the target language.")
+        save(
+            fig,
+            "codeswitch",
+            "Share of words and of answers not in the target language; error bars: 95% intervals "
+            "(Wilson for answers, bootstrap over answers for words).",
+        )
 
     if any(_get(ev["metrics"], "chrf", "to_target") for r in runs for ev in r.stages.values()):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -226,15 +340,24 @@ def _plots(runs: list[Run]) -> dict[str, tuple[str, bytes]]:
             ax.set_title(f"chrF, {title} (higher is better)")
             ax.set_ylabel("chrF")
         axes[0].legend(fontsize=8)
-        save(fig, "chrf", "chrF of the model's own translations of the held-out parallel pairs.")
+        save(
+            fig,
+            "chrf",
+            "chrF of the model's own translations of the held-out parallel pairs; error bars: 95% "
+            "intervals (bootstrap over segments).",
+        )
 
-    premium = [(r.name, p[1]["premium"]) for r in runs if (p := r.last("premium"))]
+    premium = [
+        (r.name, p[1]["premium"], _err({"premium": p[1]}, ("premium", "premium"), p[1]["premium"]))
+        for r in runs
+        if (p := r.last("premium"))
+    ]
     if premium:
         from ltk.evaluate.premium import EXTEND_ABOVE, KEEP_BELOW
 
         fig, ax = plt.subplots(figsize=(6.5, 0.6 * len(premium) + 2.2))
-        names, values = zip(*premium, strict=True)
-        ax.barh(range(len(values)), values, color="#4c72b0")
+        names, values, errs = zip(*premium, strict=True)
+        ax.barh(range(len(values)), values, xerr=np.array(errs).T, capsize=3, color="#4c72b0")
         ax.set_yticks(range(len(values)), names)
         ax.axvline(1.0, color="grey", lw=1)
         ax.axvline(KEEP_BELOW, color="#dd8452", ls="--", lw=1, label=f"{KEEP_BELOW}x: keep below")
@@ -253,13 +376,19 @@ def _plots(runs: list[Run]) -> dict[str, tuple[str, bytes]]:
         width = 0.8 / len(judged)
         for i, (name, stage, j) in enumerate(judged):
             ys = [j["scores"].get(a) or 0.0 for a in axes_names]
-            ax.bar([k + i * width for k in range(len(axes_names))], ys, width, label=f"{name} ({stage})")
+            errs = [
+                _err({"judge": j}, ("judge", "scores", a), y) for a, y in zip(axes_names, ys, strict=True)
+            ]
+            ax.bar(
+                [k + i * width for k in range(len(axes_names))], ys, width, yerr=np.array(errs).T, capsize=3,
+                label=f"{name} ({stage})",
+            )  # fmt: skip
         ax.set_xticks([k + width * (len(judged) - 1) / 2 for k in range(len(axes_names))], axes_names)
         ax.set_ylim(0, 3)
         ax.set_ylabel("mean score (0-3)")
         ax.set_title("LLM judge, five axes (higher is better)")
         ax.legend(fontsize=8)
-        save(fig, "judge", "Mean judge scores per axis (latest judged stage of each run).")
+        save(fig, "judge", "Mean judge scores per axis (latest judged stage of each run), 95% intervals.")
     return out
 
 
@@ -305,6 +434,18 @@ def methods(runs: list[Run]) -> list[str]:
                     f"Judge: {j['judge']} with rubric {j['rubric']} (axes {', '.join(j['axes'])}, 0-3)."
                 )
     return lines
+
+
+INTERVAL_NOTE = (
+    "Brackets: 95% intervals, from per-item scores (bits per byte: bootstrap over documents; chrF/BLEU: "
+    "bootstrap over segments; code-switch answers: Wilson over answers; judge: bootstrap over prompts; "
+    "premium: bootstrap over pairs). A value without brackets comes from an eval file written before "
+    "intervals were stored."
+)
+CHANGES_NOTE = (
+    "Each difference is B - A on the items both evaluations scored (paired bootstrap, 1000 resamples, "
+    "fixed seed), so item difficulty cancels; a change whose interval contains 0 cannot be told from noise."
+)
 
 
 # ---------------------------------------------------------------------------------------------- writers
@@ -355,6 +496,7 @@ def write_report(run_paths: list[str | Path], out: str | Path) -> dict[str, Path
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     header, rows = results_table(runs)
+    change_header, change_rows = changes_table(runs)
     plots = _plots(runs)
     method_lines = methods(runs)
     advice = advice_lines(runs)
@@ -364,7 +506,9 @@ def write_report(run_paths: list[str | Path], out: str | Path) -> dict[str, Path
         atomic_write_bytes(out / "plots" / f"{name}.png", png)
 
     md = [f"# {title}", "", "## Runs", "", *(f"- {run_summary(r)}" for r in runs), "", "## Results", ""]
-    md += [_md_table(header, rows), ""]
+    md += [_md_table(header, rows), "", INTERVAL_NOTE, ""]
+    if change_rows:
+        md += ["## Paired differences", "", CHANGES_NOTE, "", _md_table(change_header, change_rows), ""]
     for name, (caption, _) in plots.items():
         md += [f"![{name}](plots/{name}.png)", "", f"*{caption}*", ""]
     if advice:
@@ -386,6 +530,14 @@ def write_report(run_paths: list[str | Path], out: str | Path) -> dict[str, Path
         "<h2>Runs</h2><ul>" + "".join(f"<li>{html.escape(run_summary(r))}</li>" for r in runs) + "</ul>",
         "<h2>Results</h2>",
         _html_table(header, rows),
+        f'<p class="muted">{html.escape(INTERVAL_NOTE)}</p>',
+        (
+            "<h2>Paired differences</h2>"
+            + f'<p class="muted">{html.escape(CHANGES_NOTE)}</p>'
+            + _html_table(change_header, change_rows)
+        )
+        if change_rows
+        else "",
         "<h2>Plots</h2>" + figures if figures else "",
         ("<h2>Vocabulary advice</h2><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in advice) + "</ul>")
         if advice
@@ -442,6 +594,27 @@ def find_recipe(run: Run) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def card_results(run: Run) -> list[str]:
+    """One line per stage and number: value, 95% interval, how many items and which unit, method."""
+    lines = []
+    for stage, ev in run.stages.items():
+        met = ev["metrics"]
+        for name, path, spec in COLUMNS:
+            value = _get(met, *path)
+            if value is None:
+                continue
+            found = interval_of(met, path)
+            text = f"- {stage}, {name}: {_fmt_ci(met, path, spec)}"
+            if found and found.get("ci"):
+                text += f" (95% interval, {found['method']} over {found['n']} {found['unit']})"
+            elif found:
+                text += f" ({found['n']} {found['unit']}: too few for an interval)"
+            else:
+                text += " (no interval stored)"
+            lines.append(text)
+    return lines
 
 
 def model_card(run: Run) -> str:
@@ -520,7 +693,9 @@ def model_card(run: Run) -> str:
         lines += [f"From `{recipe}`:", "", "```yaml", text.strip()[:4000], "```"]
     else:
         lines.append("No recipe file found in the run folder (ltk train writes `recipe.yml` there).")
-    lines += ["", "## Results", "", _md_table(header, rows), "", *(f"- {m}" for m in methods([run])), ""]
+    lines += ["", "## Results", "", _md_table(header, rows), "", INTERVAL_NOTE, ""]
+    lines += ["Each number with its 95% interval and sample size:", "", *card_results(run), ""]
+    lines += [*(f"- {m}" for m in methods([run])), ""]
     lines += ["## Licences that carry over", ""]
     if carried:
         lines += [f"- {n}: {lic}" for n, lic in carried.items()]
