@@ -72,6 +72,13 @@ def test_shipped_langpack_has_no_todo_left_from_the_template(code: str) -> None:
         assert "TODO" not in text and "__CODE__" not in text, f"{code}/{name} still has template TODOs"
 
 
+def test_shared_templates_have_no_todo() -> None:
+    templates = sorted((LANGPACKS / "_shared").glob("*.yml"))
+    assert templates
+    for path in templates:
+        assert "TODO" not in path.read_text(encoding="utf-8"), f"{path} still has TODOs"
+
+
 @pytest.mark.parametrize("code", [c for c in SHIPPED if c not in ("ny",)])
 def test_bactrian_x_langpacks_use_their_own_config(code: str) -> None:
     """The ready-made set is Bactrian-X's config for the same language, which must be one of its 52."""
@@ -89,7 +96,7 @@ def test_registry_lists_every_shipped_pack_and_skips_the_template() -> None:
     registry = load_registry()
     assert not registry.broken
     assert sorted(p.code for p in registry) == SHIPPED
-    assert "_template" not in {p.code for p in registry}
+    assert not {"_template", "_shared"} & {p.code for p in registry}
     assert builtin_langpacks_dir().resolve() == LANGPACKS
 
 

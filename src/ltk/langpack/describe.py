@@ -50,6 +50,11 @@ def describe(pack: Langpack) -> str:
         f"  codes: iso639-1={lang.iso639_1 or '-'} iso639-3={lang.iso639_3} flores={lang.flores} "
         f"script={lang.script}" + (f" aliases={','.join(lang.aliases)}" if lang.aliases else ""),
         f"  folder: {pack.root} ({pack.origin})",
+        *(
+            [f"  includes: {', '.join(pack.includes)} (merged under the pack's own keys; shown resolved)"]
+            if pack.includes
+            else []
+        ),
         f"  corpus: {len(spec.corpus.sources)} source(s), budget {spec.corpus.token_budget:,} tokens; "
         f"English mix {spec.english.ratio:.0%} of tokens",
         f"  instructions: tiers {_tiers(pack)}, translated with {spec.instructions.model}",

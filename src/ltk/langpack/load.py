@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ltk.errors import Problem, ValidationError
+from ltk.langpack.include import Resolved, resolve_includes
 from ltk.langpack.schema import CANONICAL_FIELDS, LangpackSpec, LocalSource, cross_check
-from ltk.validation import read_yaml, validate_model
+from ltk.validation import validate_model
 
 LANGPACK_FILE = "langpack.yml"
 
@@ -20,6 +21,7 @@ class Langpack:
     spec: LangpackSpec
     root: Path
     origin: str = "builtin"  # builtin | path | entry-point:<name>
+    includes: tuple[str, ...] = ()  # templates merged under the pack's own keys (relative paths)
 
     @property
     def code(self) -> str:
@@ -79,8 +81,26 @@ FIELD_FIXES = {
 }
 
 
-def validate_document(data: Any, file: str, root: Path | None = None) -> LangpackSpec:
-    """Validate a parsed langpack document. Raises ValidationError listing every problem."""
+def validate_document(
+    data: Any, file: str, root: Path | None = None, resolved: Resolved | None = None
+) -> LangpackSpec:
+    """Validate a parsed langpack document. Raises ValidationError listing every problem, each naming
+    the file its key came from (the pack, or a template it includes: ``resolved``)."""
+    try:
+        return _validate_document(data, file, root)
+    except ValidationError as err:
+        if resolved is None or not resolved.includes:
+            raise
+        problems = []
+        for p in err.problems:
+            source = resolved.file_of(p.key, file) if p.file == file else p.file
+            if source != file:
+                p = replace(p, file=f"{source} (included by {file})")
+            problems.append(p)
+        raise ValidationError(problems) from None
+
+
+def _validate_document(data: Any, file: str, root: Path | None = None) -> LangpackSpec:
     if not isinstance(data, dict):
         raise ValidationError(
             [
@@ -136,6 +156,6 @@ def load_langpack(folder: str | Path, origin: str = "path") -> Langpack:
     if root.is_file():
         root = root.parent
     file = root / LANGPACK_FILE
-    data = read_yaml(file)
-    spec = validate_document(data, str(file), root)
-    return Langpack(spec=spec, root=root.resolve(), origin=origin)
+    resolved = resolve_includes(file)
+    spec = validate_document(resolved.data, str(file), root, resolved)
+    return Langpack(spec=spec, root=root.resolve(), origin=origin, includes=tuple(resolved.includes))
