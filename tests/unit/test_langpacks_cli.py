@@ -43,6 +43,8 @@ def write_pack(root: Path, doc: dict | None = None, text: str | None = None, nam
     folder.mkdir(parents=True, exist_ok=True)
     body = text if text is not None else yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
     (folder / "langpack.yml").write_text(body, encoding="utf-8")
+    # Swahili's datasheet, so that only the change a test makes is a problem.
+    (folder / "README.md").write_bytes((LANGPACKS / "sw" / "README.md").read_bytes())
     return folder
 
 
@@ -299,7 +301,7 @@ def test_validate_with_no_argument_reports_broken_packs_on_the_path(tmp_path: Pa
 
 
 # ------------------------------------------------------------------------------------------------- new
-def test_new_scaffolds_a_valid_pack_with_todos(tmp_path: Path) -> None:
+def test_new_scaffolds_a_loadable_pack_that_validate_rejects_until_todos_are_gone(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["langpacks", "new", "yor_Latn", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     folder = tmp_path / "yo"
@@ -322,8 +324,20 @@ def test_new_scaffolds_a_valid_pack_with_todos(tmp_path: Path) -> None:
     assert pack.spec.corpus.sources[0].path == "data/corpus.txt"
     assert (folder / "data" / "corpus.txt").read_text(encoding="utf-8").startswith("TODO")
     assert [p.name for p in tmp_path.iterdir()] == ["yo"], "no temporary folder may be left behind"
+    # It loads, but validation applies CI's rules: every line still marked is listed, with its number.
     validated = CliRunner().invoke(main, ["langpacks", "validate", str(folder)])
-    assert validated.exit_code == 0, validated.output
+    assert validated.exit_code == 2, validated.output
+    marked = [
+        f"{folder / name}: line {number}: left from the template"
+        for name in ("langpack.yml", "README.md")
+        for number, line in enumerate((folder / name).read_text(encoding="utf-8").splitlines(), 1)
+        if "TODO" in line
+    ]
+    assert len(marked) >= 15
+    for where in [*marked, f"{folder / 'data' / 'corpus.txt'}: line 1: left from the template"]:
+        assert where in validated.output
+    assert "corpus.sources[0].licence: unknown licence: not an SPDX id or expression" in validated.output
+    assert validated.output.count("left from the template") == len(marked) + 1
 
 
 @pytest.mark.parametrize(
@@ -392,3 +406,60 @@ def test_new_into_a_file_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["langpacks", "new", "yo", "--out", str(target)])
     assert result.exit_code == 2
     assert target.read_text(encoding="utf-8") == "x"
+
+
+# ------------------------------------------------------------------------------ CI's rules in validate
+def test_unknown_and_undocumented_licences_are_errors_with_their_line(tmp_path: Path) -> None:
+    doc = mutated(_add_source({"name": "extra", "kind": "local", "path": "x.txt", "licence": "CC-BY-FOO"}))
+    doc["english"]["sources"][0]["licence"] = "ODbL-1.0"  # a real SPDX id the datasheet does not name
+    folder = write_pack(tmp_path, doc)
+    (folder / "x.txt").write_text("maandishi\n", encoding="utf-8")
+    code, out = validate(folder)
+    assert code == 2, out
+    text = (folder / "langpack.yml").read_text(encoding="utf-8").splitlines()
+    line = next(i for i, t in enumerate(text, 1) if "CC-BY-FOO" in t)
+    assert (
+        f"{folder / 'langpack.yml'}: line {line}: corpus.sources[2].licence: unknown licence: not an SPDX id "
+        "or expression (got 'CC-BY-FOO')"
+    ) in out
+    assert f"{folder / 'README.md'}: english.sources[0].licence: licence not named in the datasheet" in out
+    assert "ODbL-1.0" in out and "ODbL-1.0: unknown" not in out
+
+
+def test_a_datasheet_without_sections_or_changelog_line_is_rejected(tmp_path: Path) -> None:
+    folder = write_pack(tmp_path, mutated(_set("version", 7)))
+    readme = folder / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8").replace("## Known limits", "## Limits"))
+    code, out = validate(folder)
+    assert code == 2, out
+    assert f"{readme}: ## Known limits: datasheet section missing" in out
+    assert f"{readme}: ## Changelog: no changelog line for version 7" in out
+
+
+def test_a_finished_scaffold_validates(tmp_path: Path) -> None:
+    """Replace every marked line of a fresh scaffold: validate then passes (the rule is not a wall)."""
+    assert CliRunner().invoke(main, ["langpacks", "new", "ha", "--out", str(tmp_path)]).exit_code == 0
+    folder = tmp_path / "ha"
+    for name in ("langpack.yml", "README.md"):
+        path = folder / name
+        lines = path.read_text(encoding="utf-8").splitlines()
+        fixed = []
+        for line in lines:
+            if "licence: TODO-licence-of-your-text" in line:
+                line = "      licence: CC0-1.0"
+            elif "TODO" in line:
+                line = line.split("TODO")[0].rstrip() or ("#" if name.endswith(".yml") else "")
+                line = {"description: >-": line, 'maintainers: ["': 'maintainers: ["ltk tests"]'}.get(
+                    line, line
+                )
+                if line.lstrip().startswith("|") and not line.endswith("|"):
+                    line += " checked |"
+                elif line.strip() == "" and name.endswith(".yml"):
+                    line = "#"
+            fixed.append(line)
+        path.write_text("\n".join(fixed) + "\n", encoding="utf-8")
+    (folder / "data" / "corpus.txt").write_text("Ọmọ eniyan ni gbogbo wa.\n", encoding="utf-8")
+    readme = folder / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8") + "\nCorpus licence: CC0-1.0\n", encoding="utf-8")
+    code, out = validate(folder)
+    assert code == 0, out

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from ltk.cli import main
 from ltk.langpack.load import LANGPACK_FILE, load_langpack
 from ltk.langpack.schema import HubSource
+from ltk.langpack.validate import contribution_problems
 from ltk.languages import flores200_codes
 from ltk.registry import builtin_langpacks_dir, load_registry
 
@@ -63,6 +64,13 @@ def test_shipped_langpack_is_valid_and_documented(code: str) -> None:
             assert licence in readme, f"{code}/README.md does not name licence {licence!r} of {source.name}"
         if isinstance(source, HubSource):
             assert source.dataset in readme, f"{code}/README.md does not name {source.dataset}"
+
+
+@pytest.mark.parametrize("code", SHIPPED)
+def test_shipped_langpack_passes_the_rules_validate_applies(code: str) -> None:
+    """The same rules `ltk langpacks validate` applies to a contribution (TODOs, licences, datasheet)."""
+    problems = contribution_problems(load_langpack(LANGPACKS / code))
+    assert not problems, "\n".join(p.render() for p in problems)
 
 
 @pytest.mark.parametrize("code", SHIPPED)

@@ -56,8 +56,11 @@ def langpacks_show(code: str, langpack_path: tuple[str, ...]) -> None:
 def langpacks_validate(paths: tuple[str, ...], langpack_path: tuple[str, ...]) -> None:
     """Validate langpack folders (or langpack.yml files); with no PATH, every langpack ltk finds.
 
-    Every problem is listed at once, each naming the file, the key, the bad value and the fix.
-    Exits 2 if any problem is found.
+    Checks the schema (with `include:` templates merged), then the rules CI applies to a contribution:
+    no TODO left from the template (each line listed), every licence a known SPDX id or expression and
+    named in the datasheet (README.md), every hub dataset named there, the datasheet's sections and a
+    changelog line for the version. Every problem is listed at once, each naming the file, the line or
+    key, the bad value and the fix. Exits 2 if any problem is found.
     """
     from ltk.langpack.validate import validate_paths
 
