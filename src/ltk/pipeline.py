@@ -33,6 +33,8 @@ class BuildOptions:
     tokenizer: str | None = None  # counts the token budget; default: the base model's
     base_model: str | None = None  # written into the recipe
     translation_model: str | None = None
+    translation_engine: str | None = None  # default: the langpack's instructions.engine
+    translation_endpoint: str | None = None  # engine llm
     translation_backend: str = "transformers"
     translation_dtype: str = "auto"
     # Largest instruction tier to translate for (a tier or "all"); None: the tier the recipe trains.
@@ -108,6 +110,8 @@ def build_langpack(
             seed=opts.seed,
             limit=opts.limit,
             translation_model=opts.translation_model,
+            translation_engine=opts.translation_engine,
+            endpoint=opts.translation_endpoint,
             device=opts.device,
             backend=opts.translation_backend,
             dtype=opts.translation_dtype,

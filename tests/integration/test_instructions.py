@@ -259,3 +259,41 @@ def test_tiers_grow_incrementally_and_stay_byte_identical(tmp_path: Path, monkey
     step_new = [g["run"]["forward"]["translated"] for g in grown]
     assert sum(step_new) == together["run"]["forward"]["translated"]  # same segments, each translated once
     assert again["run"]["forward"]["translated"] == 0 and again["run"]["forward"]["generate_calls"] == 0
+
+
+@pytest.mark.slow
+def test_another_engine_builds_tiers_and_its_licence_flows(tmp_path: Path, monkeypatch) -> None:
+    """The instruction stage with OPUS-MT (one tiny model per direction; the round trip uses the reverse
+    one): the manifest names the engine and its weights' licence, and a model card carries it."""
+    import torch
+
+    from ltk.evaluate.report import collect_licences
+    from ltk.instructions.stage import build_instructions
+
+    fam = pytest.importorskip("test_translation_engines")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    fam.build_tiny_marian(tmp_path / "opus" / "opus-mt-en-ny")
+    fam.build_tiny_marian(tmp_path / "opus" / "opus-mt-ny-en")
+    pack = _lax_pack_with_english(tmp_path, 30, [5, 10])
+    try:
+        manifest = build_instructions(
+            pack, tmp_path / "build", translation_engine="marian", dtype="float32", progress=False,
+            translation_model=str(tmp_path / "opus" / "opus-mt-{src}-{tgt}"),
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    info = manifest["translation"]
+    assert (
+        info["engine"] == "marian"
+        and info["licence"] == "CC-BY-4.0"
+        and info["model_key"].startswith("marian:")
+    )
+    assert [t["name"] for t in manifest["tiers"]] == ["tier-5"]
+    assert manifest["run"]["roundtrip"]["translated"] > 0  # the reverse model ran
+    found: dict[str, str] = {}
+    collect_licences(
+        json.loads((tmp_path / "build" / "ny" / "instructions" / "manifest.json").read_text()), found
+    )
+    assert found[f"translations by {tmp_path / 'opus' / 'opus-mt-{src}-{tgt}'}"] == "CC-BY-4.0"

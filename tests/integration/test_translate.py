@@ -14,12 +14,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from ltk.errors import LtkError, UsageError
 
+NYA = ("--tgt", "nya_Latn")
 CORPUS = [
     "Hello world, how are you today?",
     "The quick brown fox jumps over the lazy dog.",
@@ -316,36 +318,38 @@ def _write_input(path: Path, n: int) -> None:
         fh.write(json.dumps({"instruction": "", "output": ""}) + "\n")
 
 
-def _translate_cmd(nllb_dir: Path, src: Path, dst: Path, cache: Path) -> list[str]:
+def _translate_cmd(
+    model_dir: Path, src: Path, dst: Path, cache: Path, args: Sequence[str] = NYA
+) -> list[str]:
     # float32: a resumed run or a rank batches segments differently, and bf16 may round those apart.
     return [
-        str(Path(sys.executable).parent / "ltk"), "translate", str(src), str(dst), "--model", str(nllb_dir),
-        "--tgt", "nya_Latn", "--batch-tokens", "40", "--max-new-tokens", "24", "--cache-dir", str(cache),
+        str(Path(sys.executable).parent / "ltk"), "translate", str(src), str(dst), "--model", str(model_dir),
+        *args, "--batch-tokens", "40", "--max-new-tokens", "24", "--cache-dir", str(cache),
         "--dtype", "float32", "--quiet",
     ]  # fmt: skip
 
 
-def _reference_run(nllb_dir: Path, src: Path, tmp_path: Path) -> tuple[Path, Path, dict, str]:
+def _reference_run(
+    model_dir: Path, src: Path, tmp_path: Path, args: Sequence[str] = NYA
+) -> tuple[Path, Path, dict, str]:
     """One plain-process translation of ``src``: (output, cache folder, env, stderr)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     reference, cache = tmp_path / "reference.jsonl", tmp_path / "cache-ref"
     done = subprocess.run(
-        _translate_cmd(nllb_dir, src, reference, cache), env=env, capture_output=True, text=True, timeout=300
-    )
+        _translate_cmd(model_dir, src, reference, cache, args), env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return reference, cache, env, done.stderr
 
 
-@pytest.mark.slow
-def test_sigkill_mid_run_resumes_to_identical_output(nllb_dir: Path, tmp_path: Path) -> None:
-    src = tmp_path / "in.jsonl"
-    _write_input(src, 120)
-    reference, reference_cache, env, stderr = _reference_run(nllb_dir, src, tmp_path)
-    assert "skipped    empty 1, malformed 1" in stderr
-
+def check_kill_and_resume(model_dir: Path, src: Path, tmp_path: Path, args: Sequence[str] = NYA) -> str:
+    """SIGKILL `ltk translate` once its cache has rows, rerun it: the output equals an uninterrupted run's,
+    nothing is lost or translated twice. Returns the reference run's stderr."""
+    reference, reference_cache, env, stderr = _reference_run(model_dir, src, tmp_path, args)
     out = tmp_path / "resumed.jsonl"
     cache = tmp_path / "cache"
-    proc = subprocess.Popen(_translate_cmd(nllb_dir, src, out, cache), env=env, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(_translate_cmd(model_dir, src, out, cache, args), env=env, stderr=subprocess.PIPE)
     db = cache / "translations" / "translations-rank0.sqlite"
     rows_at_kill = 0
     deadline = time.monotonic() + 240
@@ -368,7 +372,7 @@ def test_sigkill_mid_run_resumes_to_identical_output(nllb_dir: Path, tmp_path: P
         rows_after_kill = conn.execute("SELECT COUNT(*) FROM translations").fetchone()[0]
     assert rows_after_kill >= rows_at_kill > 0
     resumed = subprocess.run(
-        _translate_cmd(nllb_dir, src, out, cache), env=env, capture_output=True, text=True, timeout=300
+        _translate_cmd(model_dir, src, out, cache, args), env=env, capture_output=True, text=True, timeout=300
     )
     assert resumed.returncode == 0, resumed.stderr
     assert out.read_bytes() == reference.read_bytes()
@@ -379,6 +383,15 @@ def test_sigkill_mid_run_resumes_to_identical_output(nllb_dir: Path, tmp_path: P
     assert rows[0] == rows[1] == distinct_total  # nothing lost, nothing duplicated
     assert rows_after_kill < distinct_total  # it really was killed mid-way
     assert f"{rows_after_kill:,} cached" in resumed.stderr
+    return stderr
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_resumes_to_identical_output(nllb_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    _write_input(src, 120)
+    stderr = check_kill_and_resume(nllb_dir, src, tmp_path)
+    assert "skipped    empty 1, malformed 1" in stderr
 
 
 @pytest.mark.slow

@@ -305,7 +305,10 @@ def _minimal() -> dict:
 def test_defaults_follow_the_study() -> None:
     spec = validate_document(_minimal(), FILE)
     assert spec.instructions.tiers == list(DEFAULT_TIERS) == [1_000, 65_000, 950_000]
-    assert spec.instructions.model == DEFAULT_TRANSLATION_MODEL == "facebook/nllb-200-distilled-600M"
+    assert spec.instructions.engine == "nllb" and spec.instructions.model is None
+    assert (
+        spec.instructions.translation_model == DEFAULT_TRANSLATION_MODEL == "facebook/nllb-200-distilled-600M"
+    )
     assert spec.english.ratio == 0.0  # no English sources given: no replay
     assert DEFAULT_ENGLISH_RATIO == 0.25
     assert spec.tokenizer.policy == "keep"

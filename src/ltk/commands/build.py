@@ -15,6 +15,7 @@ from ltk.commands.options import (
     recipes_dir_option,
     translation_engine_options,
 )
+from ltk.translation.families import FAMILIES
 
 STAGES = ("corpus", "instructions", "recipe", "all")
 
@@ -50,7 +51,16 @@ STAGES = ("corpus", "instructions", "recipe", "all")
 )
 @recipes_dir_option
 @base_model_option
-@click.option("--translation-model", help="NLLB model id or path for the instruction stage.")
+@click.option(
+    "--translation-engine",
+    type=click.Choice(FAMILIES),
+    help="MT engine family for the instruction stage [default: the langpack's instructions.engine, nllb].",
+)
+@click.option(
+    "--translation-model",
+    help="Model id or path for the instruction stage [default: the langpack's, else the engine's].",
+)
+@click.option("--translation-endpoint", help="engine llm: OpenAI-compatible base URL.")
 @device_option("translation")
 @translation_engine_options(backend_flag="--translation-backend", dtype_flag="--translation-dtype")
 @click.option(
@@ -77,7 +87,9 @@ def build_langpack(
     tokenizer: str | None,
     recipes_dir: str,
     base_model: str | None,
+    translation_engine: str | None,
     translation_model: str | None,
+    translation_endpoint: str | None,
     device: str | None,
     translation_backend: str,
     translation_dtype: str,
@@ -121,6 +133,8 @@ def build_langpack(
         tokenizer=tokenizer,
         base_model=base_model,
         translation_model=translation_model,
+        translation_engine=translation_engine,
+        translation_endpoint=translation_endpoint,
         translation_backend=translation_backend,
         translation_dtype=translation_dtype,
         max_tier=max_tier,

@@ -570,7 +570,10 @@ def collect_licences(node: Any, found: dict[str, str], context: str = "") -> Non
     if isinstance(node, dict):
         licence = node.get("licence") or node.get("license")
         if isinstance(licence, str):
-            name = node.get("name") or node.get("source") or node.get("dataset") or context or "data"
+            name = (
+                node.get("name") or node.get("what") or node.get("source") or node.get("dataset") or context
+            )
+            name = name or "data"
             found.setdefault(str(name), licence)
         for key, value in node.items():
             if isinstance(value, str) and key in ("licences", "licenses"):

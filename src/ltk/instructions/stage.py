@@ -27,6 +27,7 @@ from ltk.instructions.formats import BadRecord, to_messages
 from ltk.instructions.from_parallel import parallel_examples
 from ltk.instructions.tiers import build_tiers, default_tier, rank_key, select_nested
 from ltk.io import json_text, library_versions, staged_dir, write_jsonl
+from ltk.langpack.schema import DEFAULT_ENGINE_MODELS
 from ltk.layout import BuildLayout
 from ltk.translation.qe import QualityReport, judge, sampled
 
@@ -175,6 +176,8 @@ class TranslationSettings:
     """How the English sets are translated (command-line choices over the langpack's)."""
 
     model: str | None = None  # overrides instructions.model
+    engine: str | None = None  # overrides instructions.engine
+    endpoint: str | None = None  # overrides instructions.endpoint (engine llm)
     backend: str = "transformers"
     device: str | None = None
     dtype: str = "auto"
@@ -206,15 +209,25 @@ class RecordTranslator:
         self.thresholds = pack.spec.instructions.quality
         self.tgt = pack.spec.language.flores
         self.iso = pack.spec.language.iso639_1 or pack.spec.language.iso639_3
-        self.model = how.model or pack.spec.instructions.model
+        spec = pack.spec.instructions
+        self.family = how.engine or spec.engine
+        if how.engine and how.engine != spec.engine and not how.model:
+            self.model = DEFAULT_ENGINE_MODELS.get(how.engine, "")  # another engine: its own default model
+        else:
+            self.model = how.model or spec.translation_model
         self.engine = load_engine(
-            resolve_model(self.model),
+            resolve_model(self.model) if self.family not in ("llm", "marian") else self.model,
             how.backend,
+            family=self.family,
+            endpoint=how.endpoint or spec.endpoint,
             device=how.device,
             dtype=how.dtype,
             cache_dir=layout.cache,
             languages=(ENGLISH, self.tgt),
         )
+        # The langpack's licence for its own engine's model; the family's otherwise (NLLB: CC-BY-NC-4.0).
+        same = self.family == spec.engine and self.model == spec.translation_model
+        self.licence = (spec.model_licence if same else None) or self.engine.licence
         self.rank, _, _ = distributed_rank()
         self.cache = TranslationCache(layout.cache / "translations", writer=f"rank{self.rank}")
         self.quality = QualityReport()
@@ -284,16 +297,15 @@ class RecordTranslator:
 
     def info(self) -> dict[str, Any]:
         """The manifest's ``translation`` block (deterministic: no timings)."""
-        from ltk.translation import NLLB_LICENCE
-
         engine = self.engine
         return {
+            "engine": self.family,
             "model": self.model,
             "model_key": engine.model_key,
-            "backend": self.how.backend,
+            "backend": engine.backend,
             "dtype": engine.precision,
             "settings": json.loads(engine.settings.key()),
-            "licence": NLLB_LICENCE,
+            "licence": self.licence,
             "records": self.records,
             "rounds": self.rounds,
             "segments": self.segments,
@@ -383,6 +395,8 @@ def build_instructions(
     seed: int = 0,
     limit: int | None = None,
     translation_model: str | None = None,
+    translation_engine: str | None = None,
+    endpoint: str | None = None,
     device: str | None = None,
     backend: str = "transformers",
     dtype: str = "auto",
@@ -408,7 +422,9 @@ def build_instructions(
     parallel = dedupe(pools.parallel, counts)
     translator = None
     if pools.english:  # e.g. the ny pack builds from parallel text with no model at all
-        how = TranslationSettings(translation_model, backend, device, dtype, batch_tokens)
+        how = TranslationSettings(
+            translation_model, translation_engine, endpoint, backend, device, dtype, batch_tokens
+        )
         translator = RecordTranslator(pack, layout, how, seed=seed, counts=counts, progress=progress)
     english_ids = {r["id"] for r in pools.english}
 

@@ -22,7 +22,11 @@ def translate_jsonl(
     input_path: Path,
     output_path: Path,
     *,
-    model: str,
+    model: str | None = None,
+    engine: str = "nllb",
+    endpoint: str | None = None,
+    concurrency: int = 4,
+    retries: int = 4,
     src: str = "eng_Latn",
     tgt: str,
     backend: str = "transformers",
@@ -36,8 +40,15 @@ def translate_jsonl(
 ) -> dict[str, Any]:
     """Translate a JSONL file of instructions (alpaca, sharegpt or messages) into ``messages`` JSONL.
 
-    Bad lines are skipped and counted; the output appears only when complete (temp file + rename).
+    ``engine`` is the MT family (nllb, m2m100, madlad, marian, llm); ``model`` defaults to its smallest
+    released model (llm: required, with ``endpoint``). Bad lines are skipped and counted; the output
+    appears only when complete (temp file + rename).
     """
+    from ltk.langpack.schema import DEFAULT_ENGINE_MODELS
+    from ltk.translation.families import check_family
+
+    check_family(engine)
+    model = model or DEFAULT_ENGINE_MODELS.get(engine, "")
     for what, code in (("--src", src), ("--tgt", tgt)):
         if not FLORES_RE.match(code):
             raise UsageError(
@@ -68,9 +79,13 @@ def translate_jsonl(
             rid = record.get("id") if isinstance(record.get("id"), (str, int)) else None
             records.append((str(rid) if rid is not None else f"line-{n}", messages))
     cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
-    engine = load_engine(
+    mt = load_engine(
         model,
         backend,
+        family=engine,
+        endpoint=endpoint,
+        concurrency=concurrency,
+        retries=retries,
         settings=settings,
         device=device,
         dtype=dtype,
@@ -81,7 +96,7 @@ def translate_jsonl(
     cache = TranslationCache(cache_root / "translations", writer=f"rank{rank}")
     try:
         results, translations = translate_conversations(
-            engine,
+            mt,
             [m for _, m in records],
             src,
             tgt,
@@ -97,7 +112,7 @@ def translate_jsonl(
         "records": len(records),
         "skipped": skipped,
         "lost_spans": sum(r.lost_spans for r in results),
-        "engine": f"{engine.backend} ({engine.precision})",
+        "engine": f"{engine} {mt.name} on {mt.backend} ({mt.precision}); licence {mt.licence}",
         **translations.stats.as_dict(),
     }
     if rank != 0:

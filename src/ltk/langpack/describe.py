@@ -57,7 +57,7 @@ def describe(pack: Langpack) -> str:
         ),
         f"  corpus: {len(spec.corpus.sources)} source(s), budget {spec.corpus.token_budget:,} tokens; "
         f"English mix {spec.english.ratio:.0%} of tokens",
-        f"  instructions: tiers {_tiers(pack)}, translated with {spec.instructions.model}",
+        f"  instructions: tiers {_tiers(pack)}, translated with {spec.instructions.engine} ({spec.instructions.translation_model})",
         f"  tokenizer: {spec.tokenizer.policy} the base vocabulary",
         "",
     ]

@@ -22,6 +22,15 @@ from ltk.languages import (
 from ltk.validation import Strict
 
 DEFAULT_TRANSLATION_MODEL = "facebook/nllb-200-distilled-600M"
+# MT engine families (ltk.translation.families) and the model each uses when the langpack names none:
+# the smallest released size of each (OPUS-MT: one model per direction, {src}/{tgt} are ISO codes).
+TranslationEngine = Literal["nllb", "m2m100", "madlad", "marian", "llm"]
+DEFAULT_ENGINE_MODELS = {
+    "nllb": DEFAULT_TRANSLATION_MODEL,
+    "m2m100": "facebook/m2m100_418M",
+    "madlad": "google/madlad400-3b-mt",
+    "marian": "Helsinki-NLP/opus-mt-{src}-{tgt}",
+}
 # Continual-pretraining literature replays 5-30% English (Ibrahim et al. 2024, SambaLingo, Sailor).
 DEFAULT_ENGLISH_RATIO = 0.25
 # The study's instruction tiers (Zhao et al. 2024): 1k -> 65k -> 950k translated examples.
@@ -303,7 +312,24 @@ class FromParallel(Strict):
 
 
 class Instructions(Strict):
-    model: str = Field(default=DEFAULT_TRANSLATION_MODEL, min_length=1, description="NLLB model id or path.")
+    engine: TranslationEngine = Field(
+        default="nllb",
+        description="MT engine family: nllb, m2m100, madlad (MADLAD-400), marian (OPUS-MT), llm (endpoint).",
+    )
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Model id or path (marian: a template with {src} and {tgt}; llm: the served model's "
+        "name); default: the engine's smallest released model.",
+    )
+    endpoint: str | None = Field(
+        default=None, description="OpenAI-compatible base URL (engine llm only), e.g. https://host/v1."
+    )
+    model_licence: str | None = Field(
+        default=None,
+        description="Licence of the translation model's outputs/weights; required for llm, default for others "
+        "is the family's (NLLB CC-BY-NC-4.0, M2M-100 MIT, MADLAD-400 Apache-2.0, OPUS-MT CC-BY-4.0).",
+    )
     tiers: list[int] = Field(default_factory=lambda: list(DEFAULT_TIERS), min_length=1)
     translate: list[Source] = Field(default_factory=list, description="English sets to translate.")
     ready_made: list[Source] = Field(default_factory=list, description="Target-language sets used as is.")
@@ -333,6 +359,29 @@ class Instructions(Strict):
         if not (self.translate or self.ready_made or self.from_parallel):
             raise ValueError("give at least one of translate, ready_made or from_parallel")
         return self
+
+    @model_validator(mode="after")
+    def _engine_settings(self) -> Instructions:
+        if self.engine == "llm":
+            if not self.model or not self.endpoint or not self.model_licence:
+                raise ValueError(
+                    "engine llm needs model (the served model's name), endpoint (an OpenAI-compatible base "
+                    "URL) and model_licence (the terms of its outputs)"
+                )
+        elif self.endpoint is not None:
+            raise ValueError(f"endpoint applies to engine llm only, not {self.engine}")
+        if self.endpoint is not None and not self.endpoint.startswith("https://"):
+            host = self.endpoint.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+            if not self.endpoint.startswith("http://") or host not in ("127.0.0.1", "localhost", "[::1]"):
+                raise ValueError(
+                    "endpoint must be https://, or http:// on this machine (127.0.0.1, localhost)"
+                )
+        return self
+
+    @property
+    def translation_model(self) -> str:
+        """The model to translate with: the langpack's, or the engine's default."""
+        return self.model or DEFAULT_ENGINE_MODELS[self.engine]
 
 
 class NearDedup(Strict):

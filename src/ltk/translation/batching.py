@@ -135,7 +135,7 @@ def translate_segments(
     calls_before = engine.generate_calls
     batch_tokens = batch_tokens or default_batch_tokens(engine)
     if shard:
-        encoded = engine.encode(shard, src)
+        encoded = engine.encode(shard, src, tgt)
         batches = token_budget_batches([len(e) for e in encoded], batch_tokens, max_batch)
         bar = _progress(len(shard), desc, progress and rank == 0)
         try:

@@ -1,9 +1,13 @@
 """Translation engines behind one interface: encode source texts, generate target ids under per-row
-limits, decode. NLLB through ``transformers`` ``generate`` or through CTranslate2.
+limits, decode. Seq2seq families (NLLB, M2M-100, MADLAD-400, OPUS-MT; ``ltk.translation.families``)
+through ``transformers`` ``generate`` or through CTranslate2; an LLM over an OpenAI-compatible endpoint
+in ``ltk.translation.llm``. Everything around them (segmenting, dedup, batches, cache, resume, ranks, QE)
+is shared.
 
-transformers 5 removed the translation pipeline, so ltk calls ``generate`` itself: the source language is
-set on the tokenizer (it prefixes ``eng_Latn`` and appends ``</s>``) and the target language is forced as
-the first generated token (``forced_bos_token_id``).
+transformers 5 removed the translation pipeline, so ltk calls ``generate`` itself: NLLB's source language
+is set on the tokenizer (it prefixes ``eng_Latn`` and appends ``</s>``); other families get their prefix
+token (``__en__``, ``<2sw>``, ``>>swh<<``) put in front by ltk; NLLB and M2M-100 force the target language
+as the first generated token (``forced_bos_token_id``).
 """
 
 from __future__ import annotations
@@ -21,9 +25,18 @@ from ltk.errors import LtkError, UsageError
 from ltk.hardware import cpu_has_native_bf16
 from ltk.io import cache_dir as default_cache_dir
 from ltk.io import temp_sibling
-from ltk.languages import FLORES_RE
+from ltk.translation.families import (
+    LICENCES,
+    NAMES,
+    TOKEN_PATTERNS,
+    check_family,
+    family_code,
+    language_token,
+)
 
-NLLB_LICENCE = "CC-BY-NC-4.0"
+NLLB_LICENCE = LICENCES["nllb"]
+# Families whose target language is forced as the first generated token (the rest prefix the source).
+FORCED_TARGET = ("nllb", "m2m100")
 BACKENDS = ("transformers", "ctranslate2")
 # Weights' dtype for the transformers engine. "auto": bfloat16 on GPUs that support it (float16 on older
 # ones), bfloat16 on CPUs with native bf16 matmuls (AMX / AVX512-BF16: matmuls 2-3x fp32 there, the engine
@@ -60,13 +73,15 @@ class GenerationSettings:
 
 class Engine(Protocol):
     backend: str
+    family: str
+    licence: str
     model_key: str
     precision: str  # what the weights compute in: a torch dtype name, or CTranslate2's compute type
     settings: GenerationSettings
     generate_calls: int
 
     def supported_languages(self) -> list[str]: ...
-    def encode(self, texts: Sequence[str], src: str) -> list[list[int]]: ...
+    def encode(self, texts: Sequence[str], src: str, tgt: str | None = None) -> list[list[int]]: ...
     def generate(
         self, batch: Sequence[Sequence[int]], tgt: str, limits: Sequence[int]
     ) -> list[list[int]]: ...
@@ -121,8 +136,62 @@ def resolve_dtype(dtype: str, device: str) -> str:
     return "bfloat16" if cpu_has_native_bf16() else "float32"
 
 
-class TransformersEngine:
-    """NLLB (or any M2M100-style seq2seq model) through ``transformers`` ``generate``.
+class _Seq2SeqFamily:
+    """What every seq2seq family shares: its language codes and how a source row is built."""
+
+    name: str
+    family: str
+    tokenizer: Any
+    settings: GenerationSettings
+    _supported: list[str] | None = None
+
+    @property
+    def licence(self) -> str:
+        return LICENCES[self.family]
+
+    def supported_languages(self) -> list[str]:
+        if self._supported is None:
+            self._supported = language_codes(self.tokenizer, self.family)
+        return self._supported
+
+    def code(self, flores: str) -> str:
+        """This family's code for a FLORES code (an error listing the supported ones when it has none)."""
+        return family_code(self.family, flores, self.supported_languages(), self.name)
+
+    def encode(self, texts: Sequence[str], src: str, tgt: str | None = None) -> list[list[int]]:
+        if self.family == "nllb":
+            return encode(self.tokenizer, texts, src, self.settings.max_input_tokens)
+        return encode_with_prefix(
+            self.tokenizer, texts, self.source_prefix(src, tgt), self.settings.max_input_tokens
+        )
+
+    def source_prefix(self, src: str, tgt: str | None) -> list[int]:
+        """Token ids in front of the source: M2M-100 names the source, MADLAD the target (``<2sw>``), a
+        multi-target OPUS-MT model the target (``>>swh<<``)."""
+        tok = self.tokenizer
+        if self.family == "m2m100":
+            return [tok.convert_tokens_to_ids(language_token("m2m100", self.code(src)))]
+        if self.family == "madlad":
+            if tgt is None:
+                raise LtkError("MADLAD-400 needs the target language to encode a source (its <2xx> prefix)")
+            return [tok.convert_tokens_to_ids(language_token("madlad", self.code(tgt)))]
+        if self.family == "marian" and tgt is not None and self.supported_languages():
+            return [tok.convert_tokens_to_ids(language_token("marian", self.code(tgt)))]
+        return []
+
+    def forced_target(self, tgt: str) -> str | None:
+        """The token generated first (NLLB, M2M-100), or None where the source prefix names the target."""
+        if self.family not in FORCED_TARGET:
+            return None
+        return tgt if self.family == "nllb" else language_token("m2m100", self.code(tgt))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+class TransformersEngine(_Seq2SeqFamily):
+    """A seq2seq translation model (NLLB, M2M-100, MADLAD-400, one OPUS-MT direction) through
+    ``transformers`` ``generate``.
 
     The dtype is part of ``model_key`` (a float32 and a bfloat16 translation are cached apart).
     """
@@ -133,16 +202,18 @@ class TransformersEngine:
         self,
         model: str,
         *,
+        family: str = "nllb",
         settings: GenerationSettings | None = None,
         device: str | None = None,
         dtype: str = "auto",
         revision: str | None = None,
         trust_remote_code: bool = False,
     ):
-        self.name = model
+        _check_seq2seq_family(family)
+        self.name, self.family = model, family
         self.settings = settings or GenerationSettings()
         self.generate_calls = 0
-        self.tokenizer, config = load_tokenizer_and_config(model, revision, trust_remote_code)
+        self.tokenizer, config = load_tokenizer_and_config(model, revision, trust_remote_code, family)
         import torch
         from transformers import AutoModelForSeq2SeqLM
 
@@ -159,15 +230,9 @@ class TransformersEngine:
             raise _load_error(model, exc) from exc
         self.model.to(self.device).eval()
         commit = getattr(config, "_commit_hash", None)
-        base_key = model_fingerprint(model, commit or revision)
+        base_key = _family_key(family, model_fingerprint(model, commit or revision))
         # float32 keeps the bare key, so caches written before dtypes were selectable stay valid.
         self.model_key = base_key if self.dtype == "float32" else f"{base_key}+{self.dtype}"
-
-    def supported_languages(self) -> list[str]:
-        return language_tokens(self.tokenizer)
-
-    def encode(self, texts: Sequence[str], src: str) -> list[list[int]]:
-        return encode(self.tokenizer, texts, src, self.settings.max_input_tokens)
 
     def generate(self, batch: Sequence[Sequence[int]], tgt: str, limits: Sequence[int]) -> list[list[int]]:
         import torch
@@ -179,11 +244,12 @@ class TransformersEngine:
         for i, ids in enumerate(batch):
             input_ids[i, : len(ids)] = torch.tensor(ids)
             mask[i, : len(ids)] = 1
+        forced = self.forced_target(tgt)
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=mask.to(self.device),
-                forced_bos_token_id=self.tokenizer.convert_tokens_to_ids(tgt),
+                forced_bos_token_id=self.tokenizer.convert_tokens_to_ids(forced) if forced else None,
                 max_new_tokens=max(limits),
                 min_new_tokens=self.settings.min_tokens(limits) or None,
                 num_beams=self.settings.num_beams,
@@ -191,13 +257,11 @@ class TransformersEngine:
             )
         self.generate_calls += 1
         eos = self.tokenizer.eos_token_id
+        # row[0] is the decoder start token; NLLB / M2M-100 rows then begin with the forced target token.
         return [_trim(row[1:], eos, pad, limit) for row, limit in zip(out.tolist(), limits, strict=True)]
 
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
-
-class CTranslate2Engine:
+class CTranslate2Engine(_Seq2SeqFamily):
     """The same model converted to CTranslate2 (int8 on CPU by default): several times faster on CPU.
 
     The conversion runs once and is kept next to the translation cache, keyed by the model fingerprint.
@@ -209,6 +273,7 @@ class CTranslate2Engine:
         self,
         model: str,
         *,
+        family: str = "nllb",
         settings: GenerationSettings | None = None,
         device: str | None = None,
         compute_type: str | None = None,
@@ -222,18 +287,21 @@ class CTranslate2Engine:
             raise UsageError(
                 "the ctranslate2 backend needs the ctranslate2 package: pip install 'ltk[fast]'"
             ) from None
-        self.name = model
+        _check_seq2seq_family(family)
+        self.name, self.family = model, family
         self.settings = settings or GenerationSettings()
         self.generate_calls = 0
         self.decoded_tokens = 0  # tokens decoded over all rows (greedy search): the work actually done
-        self.tokenizer, config = load_tokenizer_and_config(model, revision, False)
+        self.tokenizer, config = load_tokenizer_and_config(model, revision, False, family)
         if not getattr(config, "is_encoder_decoder", False):
             raise _not_seq2seq(model, config)
         self.device = device or ("cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu")
         self.compute_type = self.precision = compute_type or (
             "int8" if self.device == "cpu" else "int8_float16"
         )
-        base_key = model_fingerprint(model, getattr(config, "_commit_hash", None) or revision)
+        base_key = _family_key(
+            family, model_fingerprint(model, getattr(config, "_commit_hash", None) or revision)
+        )
         self.model_key = f"{base_key}+ct2-{self.compute_type}"
         root = Path(cache_dir) if cache_dir else default_cache_dir()
         folder = root / "ct2" / hashlib.sha256(self.model_key.encode()).hexdigest()[:24]
@@ -247,14 +315,9 @@ class CTranslate2Engine:
             intra_threads=threads or (os.cpu_count() or 1),
         )
 
-    def supported_languages(self) -> list[str]:
-        return language_tokens(self.tokenizer)
-
-    def encode(self, texts: Sequence[str], src: str) -> list[list[int]]:
-        return encode(self.tokenizer, texts, src, self.settings.max_input_tokens)
-
     def generate(self, batch: Sequence[Sequence[int]], tgt: str, limits: Sequence[int]) -> list[list[int]]:
         tok = self.tokenizer
+        forced = self.forced_target(tgt)
         source = [tok.convert_ids_to_tokens(list(ids)) for ids in batch]
 
         def stop_at_own_limit(step: Any) -> bool:
@@ -266,7 +329,7 @@ class CTranslate2Engine:
         greedy = self.settings.num_beams == 1  # CTranslate2 calls back per token in greedy search only
         results = self.translator.translate_batch(
             source,
-            target_prefix=[[tgt]] * len(batch),
+            target_prefix=[[forced]] * len(batch) if forced else None,
             beam_size=self.settings.num_beams,
             max_decoding_length=max(limits),
             min_decoding_length=self.settings.min_tokens(limits) or 1,
@@ -279,9 +342,6 @@ class CTranslate2Engine:
             _trim(tok.convert_tokens_to_ids(r.hypotheses[0]), eos, pad, limit)
             for r, limit in zip(results, limits, strict=True)
         ]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
 def _convert_ct2(model: str, folder: Path, revision: str | None) -> None:
@@ -320,11 +380,27 @@ def _trim(ids: Sequence[int], eos: int, pad: int, limit: int) -> list[int]:
 def _not_seq2seq(model: str, config: Any) -> UsageError:
     return UsageError(
         f"{model!r} is a {getattr(config, 'model_type', '?')} model, not a seq2seq translation model"
-        "\n    fix: use an NLLB checkpoint such as facebook/nllb-200-distilled-600M (or a local copy of one)"
+        "\n    fix: use an NLLB checkpoint such as facebook/nllb-200-distilled-600M (or a local copy of one), "
+        "another seq2seq MT model with its --engine, or --engine llm for a chat model behind an endpoint"
     )
 
 
-def load_tokenizer_and_config(model: str, revision: str | None, trust_remote_code: bool) -> tuple[Any, Any]:
+def _check_seq2seq_family(family: str) -> None:
+    check_family(family)
+    if family == "llm":
+        raise UsageError(
+            "the llm engine runs behind an endpoint: load it with load_engine(..., family='llm')"
+        )
+
+
+def _family_key(family: str, base_key: str) -> str:
+    # NLLB keeps the bare key, so caches written before engine families existed stay valid.
+    return base_key if family == "nllb" else f"{family}:{base_key}"
+
+
+def load_tokenizer_and_config(
+    model: str, revision: str | None, trust_remote_code: bool, family: str = "nllb"
+) -> tuple[Any, Any]:
     """Tokenizer and config, with every failure turned into a clear error before any work starts."""
     from transformers import AutoConfig, AutoTokenizer
 
@@ -340,36 +416,47 @@ def load_tokenizer_and_config(model: str, revision: str | None, trust_remote_cod
         )
     except Exception as exc:
         raise _load_error(model, exc) from exc
-    if not language_tokens(tokenizer):
+    if family != "marian" and not language_codes(tokenizer, family):  # one OPUS-MT pair needs no tokens
+        example = {"nllb": "eng_Latn, swh_Latn", "m2m100": "__en__, __sw__", "madlad": "<2en>, <2sw>"}[family]
         raise UsageError(
-            f"the tokenizer of {model!r} has no FLORES-200 language tokens (eng_Latn, swh_Latn, ...)"
-            "\n    fix: use an NLLB checkpoint"
+            f"the tokenizer of {model!r} has no {NAMES[family]} language tokens ({example}, ...)"
+            f"\n    fix: name the engine that matches the model (--engine / instructions.engine), or use a "
+            f"{NAMES[family]} checkpoint"
         )
     return tokenizer, config
 
 
+def language_codes(tokenizer: Any, family: str = "nllb") -> list[str]:
+    """The language codes a tokenizer has tokens for, in ``family``'s naming."""
+    pattern = TOKEN_PATTERNS[family]
+    if family == "nllb":  # NLLB's language tokens are special tokens: no need to scan the vocabulary
+        names = tokenizer.all_special_tokens
+    else:  # M2M-100 / MADLAD / OPUS-MT keep theirs in the vocabulary (MADLAD: 256k pieces, read once)
+        # (M2M100Tokenizer keeps its language tokens apart, in lang_token_to_id)
+        names = [
+            *tokenizer.get_vocab(),
+            *tokenizer.all_special_tokens,
+            *(getattr(tokenizer, "lang_token_to_id", None) or {}),
+        ]
+    return sorted({m.group(1) for t in names if (m := pattern.match(t))})
+
+
 def language_tokens(tokenizer: Any) -> list[str]:
-    return sorted(t for t in tokenizer.all_special_tokens if FLORES_RE.match(t))
+    """NLLB's FLORES-200 language tokens (kept for callers that know they hold an NLLB tokenizer)."""
+    return language_codes(tokenizer, "nllb")
 
 
-def check_languages(engine: Engine, *codes: str) -> None:
-    supported = engine.supported_languages()
-    bad = [c for c in codes if c not in supported]
-    if bad:
-        raise UsageError(
-            f"translation model {getattr(engine, 'name', '?')!r} does not support {', '.join(bad)}. "
-            f"It supports {len(supported)} codes: {' '.join(supported)}"
-            "\n    fix: use one of those FLORES-200 codes (`ltk langpacks codes NAME` finds one by name)"
-        )
+def check_languages(engine: Any, *codes: str) -> None:
+    """Every FLORES code maps to one the engine supports; else one error listing what it supports."""
+    for code in codes:
+        engine.code(code)
 
 
 @dataclass
-class _TokenizerOnly:
+class _TokenizerOnly(_Seq2SeqFamily):
     name: str
     tokenizer: Any
-
-    def supported_languages(self) -> list[str]:
-        return language_tokens(self.tokenizer)
+    family: str = "nllb"
 
 
 def encode(tokenizer: Any, texts: Sequence[str], src: str, max_tokens: int) -> list[list[int]]:
@@ -378,21 +465,38 @@ def encode(tokenizer: Any, texts: Sequence[str], src: str, max_tokens: int) -> l
     return [list(ids) for ids in enc["input_ids"]]
 
 
+def encode_with_prefix(
+    tokenizer: Any, texts: Sequence[str], prefix: list[int], max_tokens: int
+) -> list[list[int]]:
+    """``prefix + text + </s>`` for families whose tokenizers do not take a source language."""
+    room = max(max_tokens - len(prefix) - 1, 1)
+    enc = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=room)
+    return [[*prefix, *ids, tokenizer.eos_token_id] for ids in enc["input_ids"]]
+
+
 def load_engine(
     model: str,
     backend: str = "transformers",
     *,
+    family: str = "nllb",
     settings: GenerationSettings | None = None,
     device: str | None = None,
     dtype: str = "auto",
     cache_dir: Path | None = None,
     revision: str | None = None,
     languages: Sequence[str] = (),
+    endpoint: str | None = None,
+    concurrency: int = 4,
+    retries: int = 4,
 ) -> Engine:
-    """The engine for ``backend``; ``languages`` are checked from the tokenizer before weights load.
+    """The engine for ``family`` (nllb, m2m100, madlad, marian, llm) on ``backend``; ``languages`` (FLORES
+    codes) are checked from the tokenizer (or the endpoint) before any weights load.
 
     ``dtype`` applies to the transformers backend (CTranslate2 picks its own compute type: int8 on CPU).
+    ``model`` is, for marian, a model or a template with {src} and {tgt} (one model per direction); for
+    llm, the model name the endpoint serves.
     """
+    check_family(family)
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
     check_dtype(dtype)  # before any loading, and before the ctranslate2 check below
@@ -401,13 +505,42 @@ def load_engine(
             f"dtype {dtype!r} applies to the transformers backend; the ctranslate2 backend runs int8 on "
             "CPU and int8_float16 on GPU\n    fix: leave dtype at auto, or use --backend transformers"
         )
-    if languages:
-        tokenizer, _ = load_tokenizer_and_config(model, revision, False)
-        check_languages(_TokenizerOnly(model, tokenizer), *languages)
-    if backend == "transformers":
-        return TransformersEngine(model, settings=settings, device=device, dtype=dtype, revision=revision)
-    if backend == "ctranslate2":
-        return CTranslate2Engine(
-            model, settings=settings, device=device, cache_dir=cache_dir, revision=revision
+    if family == "llm":
+        from ltk.translation.llm import LlmEngine
+
+        if backend != "transformers":
+            raise UsageError("--backend applies to local models; the llm engine runs behind its --endpoint")
+        if not model:
+            raise UsageError(
+                "the llm engine needs the name of the model the endpoint serves"
+                "\n    fix: --model NAME (ltk translate), --translation-model NAME or instructions.model"
+            )
+        return LlmEngine(
+            endpoint or "",
+            model,
+            settings=settings,
+            languages=languages,
+            concurrency=concurrency,
+            max_retries=retries,
         )
-    raise UsageError(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
+    if family == "marian":
+        from ltk.translation.marian import MarianEngine
+
+        if backend != "transformers":
+            raise UsageError(
+                "the ctranslate2 backend runs nllb, m2m100 and madlad here; OPUS-MT runs on transformers"
+                "\n    fix: use --backend transformers with --engine marian"
+            )
+        return MarianEngine(
+            model, settings=settings, device=device, dtype=dtype, revision=revision, languages=languages
+        )
+    if languages:
+        tokenizer, _ = load_tokenizer_and_config(model, revision, False, family)
+        check_languages(_TokenizerOnly(model, tokenizer, family), *languages)
+    if backend == "transformers":
+        return TransformersEngine(
+            model, family=family, settings=settings, device=device, dtype=dtype, revision=revision
+        )
+    return CTranslate2Engine(
+        model, family=family, settings=settings, device=device, cache_dir=cache_dir, revision=revision
+    )
