@@ -48,8 +48,18 @@ STUDY = {
 
 @dataclass(frozen=True)
 class Scale:
-    """How big the experiment is. ``full`` took 66 minutes on the 2-core CPU (limit: 90; LoRA CPT runs at
-    ~140 tokens/s there); ``small`` is a ~20-minute version; ``tiny`` checks the plumbing only."""
+    """How big the experiment is. ``full`` took 66 minutes on the 2-core CPU with its earlier, smaller
+    evaluation (6 chapters, 16 prompts, 16 verse pairs); with the evaluation below it is estimated at about
+    95 minutes (LoRA CPT runs at ~140 tokens/s there). ``small`` is a ~25-minute version; ``tiny`` checks
+    the plumbing only.
+
+    Evaluation sizes (issue 19) are chosen so the headline comparisons can be decided at 95%: every
+    held-out chapter of the ny build (24 per language) for bits per byte; 64 verse pairs per direction,
+    so a paired chrF difference is known to about +-2 points (1.96 x a per-verse paired sd of ~8 / sqrt(64)),
+    finer than the tier effects worth reporting; all 50 held-out prompts of the build, so a code-switch
+    rate is known to at most +-14 points (Wilson, worst case): enough to tell 40% from 10%, not 2% from 5%
+    (that takes several hundred prompts).
+    """
 
     name: str
     cpt_steps: int
@@ -73,8 +83,8 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale("full", 60, 512, 4, 4e-4, (64, 256, 1024), 8, 2e-4, 2000, 5000, 6, 16, 16, 64, 2048),
-    "small": Scale("small", 12, 256, 4, 4e-4, (8, 32, 128), 8, 2e-4, 1000, 2000, 2, 4, 4, 24, 2048),
+    "full": Scale("full", 60, 512, 4, 4e-4, (64, 256, 1024), 8, 2e-4, 2000, 5000, 24, 50, 64, 64, 2048),
+    "small": Scale("small", 12, 256, 4, 4e-4, (8, 32, 128), 8, 2e-4, 1000, 2000, 4, 16, 16, 24, 2048),
     "tiny": Scale("tiny", 2, 128, 2, 4e-4, (4, 8), 4, 2e-4, 200, 200, 1, 1, 1, 8, 2048),
 }
 
@@ -225,6 +235,31 @@ def evaluate_arm(model: Path, build_dir: Path, run_dir: Path, stage: str, scale:
     )
 
 
+# Row key -> where the number is in an eval JSON's metrics.
+ROW_PATHS: dict[str, tuple[str, ...]] = {
+    "target_bpb": ("bpb", "target", "bits_per_byte"),
+    "english_bpb": ("bpb", "english", "bits_per_byte"),
+    "codeswitch_answers": ("codeswitch", "answer_rate"),
+    "chrf_to_target": ("chrf", "to_target", "chrf"),
+    "chrf_to_english": ("chrf", "to_english", "chrf"),
+}
+
+
+def _has(met: dict[str, Any], path: tuple[str, ...]) -> bool:
+    node: Any = met
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return node is not None
+
+
+def interval_of(met: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    from ltk.evaluate.report import interval_of as find
+
+    return find(met, path)
+
+
 def row_from_eval(arm: Arm, ev: dict[str, Any], train: dict[str, Any] | None) -> dict[str, Any]:
     met = ev["metrics"]
     cs = met.get("codeswitch", {})
@@ -243,6 +278,10 @@ def row_from_eval(arm: Arm, ev: dict[str, Any], train: dict[str, Any] | None) ->
         "chrf_to_target": met["chrf"]["to_target"]["chrf"],
         "chrf_to_english": met["chrf"]["to_english"]["chrf"],
     }
+    # 95% intervals of the row's numbers (None for an eval file without them).
+    for key, path in ROW_PATHS.items():
+        found = interval_of(met, path) if _has(met, path) else None
+        row[f"{key}_ci"] = found.get("ci") if found else None
     if train:
         row["train_tokens"] = train.get("train_tokens")
         row["train_seconds"] = train.get("train_seconds")
@@ -259,7 +298,7 @@ def _train_info(model: Path, arm: Arm, scale: Scale) -> dict[str, Any]:
     }
 
 
-def _cached_row(arm: Arm, run_dir: Path, scale: Scale) -> dict[str, Any] | None:
+def _cached_row(arm: Arm, run_dir: Path, scale: Scale) -> tuple[dict[str, Any], dict[str, Any]] | None:
     file = run_dir / "eval" / f"{arm.kind}.json"
     if not file.is_file():
         return None
@@ -268,7 +307,7 @@ def _cached_row(arm: Arm, run_dir: Path, scale: Scale) -> dict[str, Any] | None:
         return None
     final = run_dir / arm.kind / "final"
     info = _train_info(final, arm, scale) if (final / "ltk_stage.json").is_file() else None
-    return row_from_eval(arm, ev, info)
+    return row_from_eval(arm, ev, info), ev["metrics"]
 
 
 def _run_arm(
@@ -280,8 +319,9 @@ def _run_arm(
     base_recipe: Any,
     build_dir: Path,
     data: dict[str, Any],
-) -> dict[str, Any]:
-    """Train one arm with ``ltk train`` (unless it is the base) and score it; returns its table row."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train one arm with ``ltk train`` (unless it is the base) and score it; returns its table row and
+    its eval metrics (with the per-item scores the verdicts compare)."""
     from ltk.train.run import train_recipe
 
     train_info: dict[str, Any] | None = None
@@ -294,71 +334,178 @@ def _run_arm(
         model = Path(result[arm.kind])
         train_info = _train_info(model, arm, sc)
     ev = evaluate_arm(model, build_dir, run_dir, arm.kind, sc)
-    return row_from_eval(arm, ev, train_info)
+    return row_from_eval(arm, ev, train_info), ev["metrics"]
 
 
 # --------------------------------------------------------------------------------------------- findings
-def findings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The study's claims checked against the measured rows: each with the numbers and a verdict."""
+def _diff_text(d: dict[str, Any] | None, spec: str = "{:+.4f}", scale: float = 1.0) -> str:
+    if d is None:
+        return "no per-item scores"
+    text = spec.format(d["difference"] * scale)
+    if d.get("ci"):
+        text += f" [{spec.format(d['ci'][0] * scale)}, {spec.format(d['ci'][1] * scale)}]"
+    return text
+
+
+def _claim(
+    claim: str, measured: str, parts: list[tuple[str, tuple[str, str]]], diffs: list[dict[str, Any] | None]
+) -> dict[str, Any]:
+    """One claim: its parts' verdicts combined, with every part's reason."""
+    from ltk.evaluate.compare import combine
+
+    verdict = combine([v for _, (v, _) in parts])
+    return {
+        "claim": claim,
+        "measured": measured,
+        "verdict": verdict,
+        "reason": "; ".join(f"{name}: {v}, {why}" for name, (v, why) in parts),
+        "holds": {"holds": True, "contradicted": False}.get(verdict),
+        "differences": [{k: v for k, v in d.items()} for d in diffs if d is not None],
+    }
+
+
+def findings(
+    rows: list[dict[str, Any]], evals: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The study's claims checked against the measured arms at 95%: each claim *holds* when the paired
+    differences (same documents, verses, prompts) exclude no effect in the claimed direction, is
+    *contradicted* when they exclude it in the other direction, and is *inconclusive* otherwise.
+    ``evals`` maps arm -> eval metrics with per-item scores; without them every claim is inconclusive."""
+    from ltk.evaluate.compare import compare, proportion_verdict, verdict
+
+    evals = evals or {}
     by = {r["arm"]: r for r in rows}
     out: list[dict[str, Any]] = []
+
+    def diff(a: str, b: str, key: str) -> dict[str, Any] | None:
+        if a not in evals or b not in evals:
+            return None
+        return compare(evals[a], evals[b], key)
+
     base = by.get("base")
     en0, en25, vocab = by.get("cpt-en0"), by.get("cpt-en25"), by.get("cpt-en25-vocab+")
     if base and en0 and en25:
+        d0, d25 = diff("base", "cpt-en0", "bpb.target"), diff("base", "cpt-en25", "bpb.target")
         out.append(
-            {
-                "claim": "continual pretraining lowers target bits per byte, with or without English mixing",
-                "measured": f"base {base['target_bpb']:.4f} -> en0 {en0['target_bpb']:.4f}, "
-                f"en25 {en25['target_bpb']:.4f}",
-                "holds": en0["target_bpb"] < base["target_bpb"] and en25["target_bpb"] < base["target_bpb"],
-            }
+            _claim(
+                "continual pretraining lowers target bits per byte, with or without English mixing",
+                f"base {base['target_bpb']:.4f} -> en0 {en0['target_bpb']:.4f} ({_diff_text(d0)}), "
+                f"en25 {en25['target_bpb']:.4f} ({_diff_text(d25)})",
+                [("en0 - base", verdict(d0, "decrease")), ("en25 - base", verdict(d25, "decrease"))],
+                [d0, d25],
+            )
         )
-        rise0 = en0["english_bpb"] - base["english_bpb"]
-        rise25 = en25["english_bpb"] - base["english_bpb"]
+        r0 = diff("base", "cpt-en0", "bpb.english")
+        r25 = diff("base", "cpt-en25", "bpb.english")
+        mix = diff("cpt-en25", "cpt-en0", "bpb.english")
         out.append(
-            {
-                "claim": "without English mixing English degrades clearly; with 25% English it stays near the base "
+            _claim(
+                "without English mixing English degrades; mixing 25% English back in protects it "
                 "(study: English perplexity 14.69 -> 198.84 target-only)",
-                "measured": f"English bpb base {base['english_bpb']:.4f}, en0 {en0['english_bpb']:.4f} "
-                f"({rise0:+.4f}), en25 {en25['english_bpb']:.4f} ({rise25:+.4f}); English token ppl "
-                f"{base['english_ppl']:.2f} -> en0 {en0['english_ppl']:.2f}, en25 {en25['english_ppl']:.2f}",
-                "holds": rise0 > 0 and rise0 > 2 * max(rise25, 0.0),
-            }
+                f"English bpb base {base['english_bpb']:.4f}, en0 {en0['english_bpb']:.4f} ({_diff_text(r0)}), "
+                f"en25 {en25['english_bpb']:.4f} ({_diff_text(r25)}); en0 - en25 {_diff_text(mix)}; English "
+                f"token ppl {base['english_ppl']:.2f} -> en0 {en0['english_ppl']:.2f}, en25 {en25['english_ppl']:.2f}",
+                [("en0 - base", verdict(r0, "increase")), ("en0 - en25", verdict(mix, "increase"))],
+                [r0, r25, mix],
+            )
         )
     if en25 and vocab:
+        dv = diff("cpt-en25", "cpt-en25-vocab+", "bpb.target")
         out.append(
-            {
-                "claim": "at a small budget, extending the vocabulary does not beat keeping it (target bpb)",
-                "measured": f"keep {en25['target_bpb']:.4f} vs extend {vocab['target_bpb']:.4f}",
-                "holds": vocab["target_bpb"] >= en25["target_bpb"],
-            }
+            _claim(
+                "at a small budget, extending the vocabulary hurts target bits per byte (vs keeping it)",
+                f"keep {en25['target_bpb']:.4f} vs extend {vocab['target_bpb']:.4f} ({_diff_text(dv)})",
+                [("extend - keep", verdict(dv, "increase"))],
+                [dv],
+            )
         )
     tiers = sorted((r for r in rows if r["kind"] == "sft"), key=lambda r: r["tier"])
     if len(tiers) >= 2:
-        chrfs = [r["chrf_to_target"] for r in tiers]
-        out.append(
-            {
-                "claim": "more instruction data gives better answers (chrF en->target rises with tier size)",
-                "measured": ", ".join(f"{r['tier']}: {r['chrf_to_target']:.2f}" for r in tiers),
-                "holds": all(b >= a for a, b in zip(chrfs, chrfs[1:], strict=False)) and chrfs[-1] > chrfs[0],
-            }
-        )
-    rates = [(r["arm"], r["codeswitch_answers"]) for r in rows if r["codeswitch_answers"] is not None]
+        small, large = tiers[0], tiers[-1]
+        for direction, arrow in (("to_target", "en->target"), ("to_english", "target->en")):
+            d = diff(small["arm"], large["arm"], f"chrf.{direction}.chrf")
+            out.append(
+                _claim(
+                    f"more instruction data gives better translations (chrF {arrow}, largest vs smallest tier)",
+                    ", ".join(f"{r['tier']}: {r[f'chrf_{direction}']:.2f}" for r in tiers)
+                    + f" ({large['tier']} - {small['tier']}: {_diff_text(d, '{:+.2f}')})",
+                    [(f"{large['tier']} - {small['tier']}", verdict(d, "increase"))],
+                    [d],
+                )
+            )
+    rates = [(r["arm"], r["codeswitch_answers"], r.get("codeswitch_answers_ci")) for r in rows]
+    rates = [x for x in rates if x[1] is not None]
     if rates:
         lo, hi = STUDY["codeswitch_range"]
-        out.append(
-            {
-                "claim": f"adapted models code-switch in {100 * lo:.0f}-{100 * hi:.0f}% of answers (the study)",
-                "measured": ", ".join(f"{a} {100 * v:.0f}%" for a, v in rates),
-                "holds": None,  # reported, not judged: our prompts and model size differ from the study's
-            }
+        adapted = tiers[-1] if tiers else None
+        part = (
+            proportion_verdict(adapted["codeswitch_answers"], adapted.get("codeswitch_answers_ci"), lo, hi)
+            if adapted
+            else ("inconclusive", "no SFT arm")
         )
+        out.append(
+            _claim(
+                f"instruction-tuned models code-switch in {100 * lo:.0f}-{100 * hi:.0f}% of answers (the study)",
+                ", ".join(
+                    f"{a} {100 * v:.0f}%" + (f" [{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]" if ci else "")
+                    for a, v, ci in rates
+                ),
+                [(adapted["arm"] if adapted else "sft", part)],
+                [],
+            )
+        )
+    return out
+
+
+def seed_spread(per_seed: dict[int, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per arm and number: mean, sample standard deviation, min and max across training seeds."""
+    import statistics
+
+    out: dict[str, dict[str, Any]] = {}
+    arms = list(dict.fromkeys(r["arm"] for rows in per_seed.values() for r in rows))
+    for arm in arms:
+        out[arm] = {}
+        for key in ROW_PATHS:
+            values = [
+                r[key] for rows in per_seed.values() for r in rows if r["arm"] == arm and r[key] is not None
+            ]
+            if values:
+                out[arm][key] = {
+                    "mean": statistics.fmean(values),
+                    "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "min": min(values),
+                    "max": max(values),
+                    "seeds": len(values),
+                }
     return out
 
 
 # ------------------------------------------------------------------------------------------ rendering
 def _f(v: Any, spec: str = "{:.4f}") -> str:
     return "–" if v is None else spec.format(v)
+
+
+def _fci(row: dict[str, Any], key: str, spec: str = "{:.4f}", scale: float = 1.0) -> str:
+    value = row.get(key)
+    if value is None:
+        return "–"
+    text = spec.format(value * scale) + ("%" if scale == 100 else "")
+    ci = row.get(f"{key}_ci")
+    if ci:
+        text += f" [{spec.format(ci[0] * scale)}, {spec.format(ci[1] * scale)}]"
+    return text
+
+
+def _spread_cell(v: dict[str, Any] | None, spec: str, scale: float) -> str:
+    if not v:
+        return "–"
+    bare = spec.rstrip("%")
+
+    def f(x: float) -> str:
+        return bare.format(x * scale)
+
+    unit = "%" if scale == 100 else ""
+    return f"{f(v['mean'])}{unit} ± {f(v['sd'])} ({f(v['min'])}-{f(v['max'])}, {v['seeds']} seeds)"
 
 
 def render_markdown(result: dict[str, Any]) -> str:
@@ -385,26 +532,84 @@ def render_markdown(result: dict[str, Any]) -> str:
     for r in rows:
         lines.append(
             f"| {r['arm']} | {_f(r['english_ratio'], '{:.2f}')} | {r['vocabulary']} | {_f(r['tier'], '{}')} | "
-            f"{_f(r['target_bpb'])} | {_f(r['english_bpb'])} | {_f(r['english_ppl'], '{:.2f}')} | "
-            f"{_f(r['chrf_to_target'], '{:.2f}')} | {_f(r['chrf_to_english'], '{:.2f}')} | "
-            f"{_f(r['codeswitch_answers'], '{:.0%}')} |"
+            f"{_fci(r, 'target_bpb')} | {_fci(r, 'english_bpb')} | {_f(r['english_ppl'], '{:.2f}')} | "
+            f"{_fci(r, 'chrf_to_target', '{:.2f}')} | {_fci(r, 'chrf_to_english', '{:.2f}')} | "
+            f"{_fci(r, 'codeswitch_answers', '{:.0f}', 100)} |"
         )
     for arm, err in result.get("failed", {}).items():
         lines.append(f"| {arm} | failed: {err} | | | | | | | | |")
-    lines += ["", "## The study's claims, checked", "", "| claim | measured | holds here |", "|---|---|---|"]
+    lines += [
+        "",
+        "Brackets: 95% intervals (bits per byte: bootstrap over chapters; chrF: bootstrap over verses; "
+        "code-switch: Wilson over answers, in %).",
+    ]
+    spread = result.get("spread")
+    if spread and len(result.get("seeds", [])) > 1:
+        lines += [
+            "",
+            f"## Across training seeds {result['seeds']}",
+            "",
+            "Mean ± standard deviation (min-max) of each arm over the seeds: the spread training randomness "
+            "adds, next to the resampling intervals above (which hold one trained model fixed).",
+            "",
+            "| arm | target bpb | English bpb | chrF en→tgt | chrF tgt→en | code-switch (answers) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for arm, values in spread.items():
+            cells = [
+                _spread_cell(values.get(k), spec, scale)
+                for k, spec, scale in (
+                    ("target_bpb", "{:.4f}", 1),
+                    ("english_bpb", "{:.4f}", 1),
+                    ("chrf_to_target", "{:.2f}", 1),
+                    ("chrf_to_english", "{:.2f}", 1),
+                    ("codeswitch_answers", "{:.0f}%", 100),
+                )
+            ]
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## The study's claims, checked at 95%",
+        "",
+        "Each claim *holds* when the paired difference (the same chapters, verses or prompts scored for both "
+        "arms; paired bootstrap, 1000 resamples) excludes no effect in the claimed direction, is "
+        "*contradicted* when it excludes it in the other direction, and is *inconclusive* when its 95% "
+        "interval contains 0.",
+        "",
+        "| claim | measured (difference [95% interval]) | verdict | why |",
+        "|---|---|---|---|",
+    ]
     for f in result["findings"]:
-        verdict = {True: "yes", False: "**no**", None: "reported"}[f["holds"]]
-        lines.append(f"| {f['claim']} | {f['measured']} | {verdict} |")
+        verdict = f.get("verdict") or {True: "holds", False: "contradicted", None: "inconclusive"}[f["holds"]]
+        shown = f"**{verdict}**" if verdict != "inconclusive" else verdict
+        if f.get("seeds"):
+            shown += " (" + ", ".join(f"seed {s}: {v}" for s, v in f["seeds"].items()) + ")"
+        lines.append(f"| {f['claim']} | {f['measured']} | {shown} | {f.get('reason', '')} |")
     lines += [
         "",
         "Study numbers (Zhao et al. 2024, LLaMA-7B, ~0.5B Chinese tokens): English perplexity 14.69 -> 198.84 "
         "after target-only pretraining; 2-5% of answers code-switch; instruction tiers 1k / 65k / 950k.",
-        f"Reproduce: `ltk experiment --scale {scale['name']} --seed {result['seed']}`.",
+        f"Reproduce: `ltk experiment --scale {scale['name']} "
+        + (
+            f"--seeds {','.join(map(str, result['seeds']))}`."
+            if len(result.get("seeds", [])) > 1
+            else f"--seed {result['seed']}`."
+        ),
         "",
         "![findings](findings.png)",
         "",
     ]
     return "\n".join(lines)
+
+
+def _yerr(rows: list[dict[str, Any]], key: str, scale: float = 1.0) -> list[list[float]]:
+    """Error-bar lengths below and above each value from its stored interval ([0, 0] without one)."""
+    below, above = [], []
+    for r in rows:
+        ci = r.get(f"{key}_ci")
+        below.append(max(0.0, (r[key] - ci[0]) * scale) if ci else 0.0)
+        above.append(max(0.0, (ci[1] - r[key]) * scale) if ci else 0.0)
+    return [below, above]
 
 
 def plot(result: dict[str, Any], path: Path) -> Path:
@@ -419,29 +624,45 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     names = [r["arm"] for r in pre]
     x = range(len(pre))
-    axes[0].bar([i - 0.2 for i in x], [r["target_bpb"] for r in pre], 0.4, label="Chichewa (target)")
-    axes[0].bar([i + 0.2 for i in x], [r["english_bpb"] for r in pre], 0.4, label="English")
+    # Error bars: the stored 95% intervals (none for rows without them).
+    axes[0].bar(
+        [i - 0.2 for i in x], [r["target_bpb"] for r in pre], 0.4, yerr=_yerr(pre, "target_bpb"), capsize=3,
+        label="Chichewa (target)",
+    )  # fmt: skip
+    axes[0].bar(
+        [i + 0.2 for i in x], [r["english_bpb"] for r in pre], 0.4, yerr=_yerr(pre, "english_bpb"), capsize=3,
+        label="English",
+    )  # fmt: skip
     axes[0].set_xticks(list(x), names, rotation=20)
     axes[0].set_ylabel("bits per byte (lower is better)")
     axes[0].set_title("Continual pretraining, equal token budgets")
     axes[0].legend()
     if sft:
         tiers = [r["tier"] for r in sft]
-        axes[1].plot(tiers, [r["chrf_to_target"] for r in sft], "o-", label="en -> target")
-        axes[1].plot(tiers, [r["chrf_to_english"] for r in sft], "s-", label="target -> en")
+        axes[1].errorbar(
+            tiers, [r["chrf_to_target"] for r in sft], yerr=_yerr(sft, "chrf_to_target"), fmt="o-", capsize=3,
+            label="en -> target",
+        )  # fmt: skip
+        axes[1].errorbar(
+            tiers, [r["chrf_to_english"] for r in sft], yerr=_yerr(sft, "chrf_to_english"), fmt="s-", capsize=3,
+            label="target -> en",
+        )  # fmt: skip
         axes[1].set_xscale("log")
         axes[1].set_xlabel("SFT tier (examples, nested)")
         axes[1].set_ylabel("chrF on held-out verses")
         axes[1].set_title("Instruction tiers")
         axes[1].legend()
-    cs = [(r["arm"], r["codeswitch_answers"]) for r in rows if r["codeswitch_answers"] is not None]
-    axes[2].bar(range(len(cs)), [100 * v for _, v in cs])
+    cs_rows = [r for r in rows if r["codeswitch_answers"] is not None]
+    cs = [(r["arm"], r["codeswitch_answers"]) for r in cs_rows]
+    axes[2].bar(
+        range(len(cs)), [100 * v for _, v in cs], yerr=_yerr(cs_rows, "codeswitch_answers", 100), capsize=3
+    )
     axes[2].axhspan(
         100 * STUDY["codeswitch_range"][0], 100 * STUDY["codeswitch_range"][1], alpha=0.2, color="g"
     )
     axes[2].set_xticks(range(len(cs)), [a for a, _ in cs], rotation=30)
     axes[2].set_ylabel("% of answers that code-switch")
-    axes[2].set_title("Code-switching (band: the study's 2-5%)")
+    axes[2].set_title("Code-switching (band: the study's 2-5%; bars: 95% Wilson)")
     fig.suptitle(f"ltk experiment, scale {result['scale']['name']} (seed {result['seed']})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -452,28 +673,93 @@ def plot(result: dict[str, Any], path: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ runner
+def _run_arms(
+    arms: list[Arm],
+    sc: Scale,
+    seed: int,
+    seed_work: Path,
+    base_path: Path,
+    base_recipe: Any,
+    build_dir: Path,
+    data: dict[str, Any],
+    only: list[str] | None,
+    started: float,
+    shared: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
+    """Every arm of one training seed: (rows, eval metrics by arm, failures by arm). ``shared`` holds
+    arms that do not depend on the seed (the untrained base), measured once."""
+    rows: list[dict[str, Any]] = []
+    evals: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    recipe = override(base_recipe, {"seed": seed}, source=f"ltk experiment --seeds ({seed})")
+    data = {**data, "sft_start": seed_work / "runs" / "cpt-en25" / "cpt" / "final"}
+    for i, arm in enumerate(arms, 1):
+        run_dir = seed_work / "runs" / arm.name
+        if arm.name in shared:
+            row, metrics = shared[arm.name]
+            rows.append(row)
+            evals[arm.name] = metrics
+            continue
+        if only and arm.name not in only:
+            # Not asked for: reuse an earlier measurement of this arm at this scale, if there is one.
+            cached = _cached_row(arm, run_dir, sc)
+            if cached:
+                rows.append(cached[0])
+                evals[arm.name] = cached[1]
+            continue
+        log.info(
+            f"\n[{i}/{len(arms)}] {arm.name}, seed {seed}  (elapsed {(time.monotonic() - started) / 60:.1f} min)"
+        )
+        if arm.kind == "sft" and not (data["sft_start"] / "ltk_stage.json").is_file():
+            failed[arm.name] = "starts from cpt-en25, which has no model yet (run it: --only cpt-en25)"
+            log.info(f"  {arm.name}: skipped: {failed[arm.name]}")
+            continue
+        try:
+            row, metrics = _run_arm(arm, sc, run_dir, seed_work, base_path, recipe, build_dir, data)
+        except Exception as exc:  # one failed arm must not lose the others' measurements
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.info(f"  {arm.name}: FAILED: {type(exc).__name__}: {first}")
+            failed[arm.name] = f"{type(exc).__name__}: {first}"
+            continue
+        rows.append(row)
+        evals[arm.name] = metrics
+        log.info(
+            f"  {arm.name}: target bpb {_fci(row, 'target_bpb')}, English bpb {_fci(row, 'english_bpb')}, "
+            f"chrF en->tgt {_fci(row, 'chrf_to_target', '{:.2f}')}, "
+            f"code-switch {_fci(row, 'codeswitch_answers', '{:.0f}', 100)}"
+        )
+    return rows, evals, failed
+
+
 def run_experiment(
     out: Path = Path("docs/experiment"),
     *,
     scale: str = "full",
     seed: int = 0,
+    seeds: list[int] | None = None,
     work: Path = Path("runs/experiment"),
     build_root: Path = Path("build"),
     recipes_dir: Path = Path("recipes"),
     base_model: str | None = None,
     only: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run every arm (or ``only`` those named), score each model, and write the table, JSON and plot."""
+    """Run every arm (or ``only`` those named), score each model, and write the table, JSON and plot.
+
+    ``seeds`` repeats the training arms once per training seed (the build, its held-out sets and the
+    base model stay those of the first seed): the table and verdicts are the first seed's, and the
+    spread of every number across seeds is reported beside them, with each seed's verdicts."""
     import platform
     from datetime import date
 
-    from ltk.assets import EMBEDDED_NAME
+    from ltk.assets import EMBEDDED_NAME, resolve_model
     from ltk.quickstart import build_for
     from ltk.recipe.load import load_recipe
     from ltk.registry import get_langpack
 
     if scale not in SCALES:
         raise UsageError(f"unknown --scale {scale!r}; choose from {', '.join(SCALES)}")
+    seeds = list(dict.fromkeys(seeds)) if seeds else [seed]
+    seed = seeds[0]
     sc = SCALES[scale]
     out, work, build_root = Path(out), Path(work) / sc.name, Path(build_root)
     base_model = base_model or EMBEDDED_NAME
@@ -484,65 +770,64 @@ def run_experiment(
             raise UsageError(f"unknown arm(s) {unknown}; arms: {', '.join(a.name for a in arms)}")
     started = time.monotonic()
     pack = get_langpack(EXPERIMENT_LANGPACK)
-    log.info(f"ltk experiment: scale {sc.name}, seed {seed}, {len(arms)} arms, work folder {work}")
-
-    from ltk.assets import resolve_model
+    log.info(f"ltk experiment: scale {sc.name}, seeds {seeds}, {len(arms)} arms, work folder {work}")
 
     base_path = Path(resolve_model(base_model))
     log.info("[setup] ltk build-langpack ny")
     recipe_file = build_for(pack, build_root, Path(recipes_dir), seed=seed, base_model=base_model)
     build_dir = build_root / pack.code
-    base_recipe = override(load_recipe(recipe_file), {"seed": seed}, source="ltk experiment --seed")
+    base_recipe = load_recipe(recipe_file)
     data: dict[str, Any] = {
         "corpus_en25": build_dir / "corpus" / "train",
         "corpus_en0": target_only_corpus(build_dir, work / "data" / "corpus-en0"),
         "tiers": nested_tiers(build_dir, sc.tiers, work / "data" / "instructions"),
-        "sft_start": work / "runs" / "cpt-en25" / "cpt" / "final",
     }
-    rows: list[dict[str, Any]] = []
-    failed: dict[str, str] = {}
-    for i, arm in enumerate(arms, 1):
-        run_dir = work / "runs" / arm.name
-        if only and arm.name not in only:
-            # Not asked for: reuse an earlier measurement of this arm at this scale, if there is one.
-            cached = _cached_row(arm, run_dir, sc)
-            if cached:
-                rows.append(cached)
-            continue
-        log.info(f"\n[{i}/{len(arms)}] {arm.name}  (elapsed {(time.monotonic() - started) / 60:.1f} min)")
-        if arm.kind == "sft" and not (data["sft_start"] / "ltk_stage.json").is_file():
-            failed[arm.name] = "starts from cpt-en25, which has no model yet (run it: --only cpt-en25)"
-            log.info(f"  {arm.name}: skipped: {failed[arm.name]}")
-            continue
-        try:
-            rows.append(_run_arm(arm, sc, run_dir, work, base_path, base_recipe, build_dir, data))
-        except Exception as exc:  # one failed arm must not lose the others' measurements
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            log.info(f"  {arm.name}: FAILED: {type(exc).__name__}: {first}")
-            failed[arm.name] = f"{type(exc).__name__}: {first}"
-            continue
-        r = rows[-1]
-        log.info(
-            f"  {arm.name}: target bpb {r['target_bpb']:.4f}, English bpb {r['english_bpb']:.4f}, "
-            f"chrF en->tgt {r['chrf_to_target']:.2f}, code-switch {_f(r['codeswitch_answers'], '{:.0%}')}"
+    per_seed: dict[int, tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]] = {}
+    shared: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for s in seeds:
+        # The first seed keeps the single-seed layout (WORK/SCALE/runs/<arm>), so earlier runs resume.
+        seed_work = work if s == seed else work / f"seed-{s}"
+        rows, evals, failed = _run_arms(
+            arms, sc, s, seed_work, base_path, base_recipe, build_dir, data, only, started, shared
         )
+        per_seed[s] = (rows, evals, failed)
+        for row in rows:
+            if row["kind"] == "base":  # the untrained base does not depend on the training seed
+                shared[row["arm"]] = (row, evals[row["arm"]])
+    rows, evals, failed = per_seed[seed]
     if not rows:
         raise LtkError("no arm ran")
+    found = findings(rows, evals)
+    if len(seeds) > 1:
+        per_seed_findings = {s: findings(r, e) for s, (r, e, _) in per_seed.items()}
+        for k, f in enumerate(found):
+            f["seeds"] = {
+                str(s): fs[k]["verdict"] if k < len(fs) and fs[k]["claim"] == f["claim"] else "not measured"
+                for s, fs in per_seed_findings.items()
+            }
     result = {
         "date": date.today().isoformat(),
         "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), no GPU",
         "scale": asdict(sc),
         "seed": seed,
+        "seeds": seeds,
         "base_model": base_model,
         "langpack": pack.code,
         "rows": rows,
-        "findings": findings(rows),
+        "findings": found,
         "failed": failed,
         "study": STUDY,
         "total_seconds": round(time.monotonic() - started, 1),
     }
+    if len(seeds) > 1:
+        result["per_seed"] = {
+            str(s): {"rows": r, "failed": fl} for s, (r, _, fl) in per_seed.items() if s != seed
+        }
+        result["spread"] = seed_spread({s: r for s, (r, _, _) in per_seed.items()})
     out.mkdir(parents=True, exist_ok=True)
     suffix = "" if sc.name == "full" else f"-{sc.name}"
+    if len(seeds) > 1:
+        suffix += "-seeds"
     json_path, md_path = out / f"results{suffix}.json", out / f"results{suffix}.md"
     png = plot(result, out / f"findings{suffix}.png")
     text = render_markdown(result).replace("(findings.png)", f"({png.name})")

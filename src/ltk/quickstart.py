@@ -73,7 +73,7 @@ FAST = Budget(
     sft_micro_batch=2,
     cpt_learning_rate=1e-3,
     sft_learning_rate=2e-4,
-    eval_docs=1,
+    eval_docs=2,  # two chapters: the fewest a bootstrap interval can be drawn from
     eval_prompts=2,
     eval_pairs=2,
     max_new_tokens=16,
@@ -198,13 +198,14 @@ def evaluate_once(
     """Evaluate one model into out/eval/<stage>.json, unless a finished evaluation of the same model with
     the same settings is there already (a rerun after a crash keeps it). ``limits`` carries the eval_*
     budget fields; ``tag`` names who asked (quickstart, experiment) in the result's meta."""
-    from ltk.evaluate.run import evaluate_model
+    from ltk.evaluate.run import EVAL_FORMAT, evaluate_model
 
     stamp = {**json.loads(json.dumps(settings)), "model_fingerprint": model_stamp(Path(model))}
     cached = RunLayout(out).eval_file(stage)
     if cached.is_file():
         data = json.loads(cached.read_text(encoding="utf-8"))
-        if data.get("meta", {}).get(tag) == stamp:
+        # An evaluation from before intervals (an older format) is redone: it has no per-item scores.
+        if data.get("meta", {}).get(tag) == stamp and data["meta"].get("format") == EVAL_FORMAT:
             return data
     return evaluate_model(
         model, build_dir, out, list(EVAL_METRICS), eval_options(limits), stage=stage, extra_meta={tag: stamp}
@@ -218,8 +219,19 @@ def evaluate_stage(model: str, build_dir: Path, out: Path, stage: str, budget: B
     )
 
 
+HEADLINE_PATHS: dict[str, tuple[str, ...]] = {
+    "target_bpb": ("bpb", "target", "bits_per_byte"),
+    "english_bpb": ("bpb", "english", "bits_per_byte"),
+    "codeswitch_answers": ("codeswitch", "answer_rate"),
+    "chrf_to_target": ("chrf", "to_target", "chrf"),
+}
+
+
 def headline(out: Path) -> dict[str, Any]:
-    """The numbers a user looks at first, per stage: bits per byte in both languages, code-switch, chrF."""
+    """The numbers a user looks at first, per stage: bits per byte in both languages, code-switch, chrF,
+    each with its 95% interval (``<key>_ci``) when the eval file has one."""
+    from ltk.evaluate.report import interval_of
+
     rows: dict[str, Any] = {}
     for stage in ("base", "cpt", "sft"):
         file = out / "eval" / f"{stage}.json"
@@ -236,23 +248,46 @@ def headline(out: Path) -> dict[str, Any]:
         if "chrf" in met:
             row["chrf_to_target"] = met["chrf"]["to_target"]["chrf"]
             row["chrf_to_english"] = met["chrf"]["to_english"]["chrf"]
+        for key, path in HEADLINE_PATHS.items():
+            found = interval_of(met, path) if row.get(key) is not None else None
+            row[f"{key}_ci"] = found.get("ci") if found else None
         rows[stage] = row
     return rows
 
 
 def render_headline(rows: dict[str, Any], language: str, code: str = "tgt") -> str:
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{100 * v:.0f}%"
+    """The headline table; brackets hold 95% intervals (small eval sets give wide ones: read them)."""
 
-    lines = [
-        f"{'stage':<6} {language + ' bits/byte':>18} {'English bits/byte':>18} {'code-switch (answers)':>22}"
-        f" {'chrF en->' + code:>11}"
+    def cell(r: dict[str, Any], key: str, spec: str, scale: float = 1.0) -> str:
+        value = r.get(key)
+        if value is None:
+            return "n/a"
+        unit = "%" if scale == 100 else ""
+        text = spec.format(value * scale) + unit
+        ci = r.get(f"{key}_ci")
+        if ci:
+            text += f" [{spec.format(ci[0] * scale)}, {spec.format(ci[1] * scale)}]"
+        return text
+
+    columns = (
+        (language + " bits/byte", "target_bpb", "{:.4f}", 1.0),
+        ("English bits/byte", "english_bpb", "{:.4f}", 1.0),
+        ("code-switch (answers)", "codeswitch_answers", "{:.0f}", 100.0),
+        ("chrF en->" + code, "chrf_to_target", "{:.1f}", 1.0),
+    )
+    table = [["stage", *(c[0] for c in columns)]]
+    table += [
+        [stage, *(cell(r, key, spec, scale) for _, key, spec, scale in columns)] for stage, r in rows.items()
     ]
-    for stage, r in rows.items():
-        lines.append(
-            f"{stage:<6} {r.get('target_bpb', float('nan')):>18.4f} {r.get('english_bpb', float('nan')):>18.4f}"
-            f" {pct(r.get('codeswitch_answers')):>22} {r.get('chrf_to_target', float('nan')):>11.1f}"
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
         )
+        for row in table
+    ]
+    if any(r.get(f"{k}_ci") for r in rows.values() for k in HEADLINE_PATHS):
+        lines.append("[brackets]: 95% intervals (bootstrap over documents / verses, Wilson over answers)")
     return "\n".join(lines)
 
 

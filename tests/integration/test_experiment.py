@@ -27,6 +27,7 @@ def test_experiment_runs_every_arm_and_reproduces_with_the_same_seed(
                 tmp_path / f"out{n}",
                 scale="tiny",
                 seed=0,
+                seeds=[0, 1] if n == 2 else None,  # the second run also repeats the training with seed 1
                 work=tmp_path / f"work{n}",
                 build_root=tmp_path / "build",
                 recipes_dir=tmp_path / "recipes",
@@ -43,6 +44,19 @@ def test_experiment_runs_every_arm_and_reproduces_with_the_same_seed(
     # Trained arms moved away from the base model (the comparison could fail).
     by_arm = {r["arm"]: r for r in first["rows"]}
     assert by_arm["cpt-en0"]["target_bpb"] != by_arm["base"]["target_bpb"]
+    # Verdicts at 95% from paired differences, with reasons; rows carry their intervals.
+    assert {f["verdict"] for f in first["findings"]} <= {"holds", "contradicted", "inconclusive"}
+    assert all(f["reason"] for f in first["findings"])
+    assert by_arm["base"]["target_bpb_ci"] is None  # one held-out chapter at tiny scale: no interval
+    # Seeds: seed 1's arms trained too, the spread across both seeds is reported, each verdict per seed.
+    assert set(second["per_seed"]) == {"1"} and second["seeds"] == [0, 1]
+    assert second["spread"]["cpt-en0"]["target_bpb"]["seeds"] == 2
+    assert second["spread"]["base"]["target_bpb"]["sd"] == 0.0  # the base is not trained: no spread
+    seed1 = {r["arm"]: r for r in second["per_seed"]["1"]["rows"]}
+    assert seed1["cpt-en0"]["target_bpb"] != by_arm["cpt-en0"]["target_bpb"]  # another seed, another model
+    assert all(set(f["seeds"]) == {"0", "1"} for f in second["findings"])
+    md = (tmp_path / "out2" / "results-tiny-seeds.md").read_text(encoding="utf-8")
+    assert "## Across training seeds [0, 1]" in md and "--seeds 0,1" in md
     # Same command, same seed: the same numbers (CPU training and greedy decoding are deterministic).
     for a, b in zip(first["rows"], second["rows"], strict=True):
         for key in METRICS:

@@ -37,6 +37,12 @@ def test_fast_quickstart_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert rows["sft"]["target_bpb"] < rows["base"]["target_bpb"]
     for stage in ("base", "cpt", "sft"):
         assert 0 < rows[stage]["english_bpb"] < 3 and rows[stage]["codeswitch_answers"] is not None
+        # Small, but every headline number comes with its 95% interval.
+        lo, hi = rows[stage]["target_bpb_ci"]
+        assert lo <= rows[stage]["target_bpb"] <= hi
+        assert (
+            rows[stage]["codeswitch_answers_ci"] is not None and rows[stage]["chrf_to_target_ci"] is not None
+        )
     # The headline numbers and the report's location were printed.
     assert "Chichewa bits per byte" in result.output and "report.html" in result.output
     # The quickstart's own recipe was written and names the run folder; the langpack's recipe too.

@@ -91,6 +91,36 @@ def _row(arm: str, kind: str, tbpb: float, ebpb: float, chrf: float = 10.0, tier
     }  # fmt: skip
 
 
+REFS = [f"Ndipo Mulungu anati, pakhale kuwala pa tsiku la {n}, ndipo kudakhala kuwala." for n in range(20)]
+
+
+def _metrics(tbpb: float, ebpb: float, quality: float = 1.0, switched: int = 10) -> dict:
+    """Per-item eval metrics of a synthetic arm: 20 chapters whose difficulty is shared by every arm (as
+    real chapters are), 20 verse translations keeping ``quality`` of each reference, 20 answers."""
+    import math
+
+    import numpy as np
+
+    from ltk.evaluate.translation import score_with_items
+
+    rng = np.random.default_rng(0)
+    difficulty, n_bytes = rng.uniform(0.7, 1.3, 20), rng.integers(2000, 6000, 20)
+    noise = np.random.default_rng(int(tbpb * 1000 + ebpb * 10)).normal(0, 0.005, 20)
+
+    def bpb(v: float) -> dict:
+        return {"items": [{"id": str(i), "nll": float(v * d * (1 + e) * math.log(2) * b), "tokens": 100,
+                           "bytes": int(b)} for i, (d, e, b) in enumerate(zip(difficulty, noise, n_bytes, strict=True))]}  # fmt: skip
+
+    ids = [str(i) for i in range(20)]
+    _, items = score_with_items([r[: int(len(r) * quality)] for r in REFS], REFS, ids)
+    answers = [{"id": i, "switched": int(i) < switched, "words": 10, "non_target_words": 0} for i in ids]
+    return {
+        "bpb": {"target": bpb(tbpb), "english": bpb(ebpb)},
+        "chrf": {"sets": {"v": {"to_target": {"items": items}, "to_english": {"items": items}}}},
+        "codeswitch": {"items": answers},
+    }
+
+
 def test_findings_verdicts() -> None:
     rows = [
         _row("base", "base", 2.0, 1.0),
@@ -100,12 +130,40 @@ def test_findings_verdicts() -> None:
         _row("sft-16", "sft", 1.7, 1.05, chrf=12.0, tier=16),
         _row("sft-64", "sft", 1.7, 1.05, chrf=15.0, tier=64),
     ]
-    verdicts = [f["holds"] for f in findings(rows)]
-    assert verdicts == [True, True, True, True, None]
-    rows[2] = _row("cpt-en25", "cpt", 1.7, 1.3)  # English degrades as much with mixing: the claim fails
-    rows[5] = _row("sft-64", "sft", 1.7, 1.05, chrf=11.0, tier=64)
-    verdicts = [f["holds"] for f in findings(rows)]
-    assert verdicts == [True, False, True, False, None]
+    rows[-1]["codeswitch_answers_ci"] = [0.3, 0.7]
+    evals = {
+        "base": _metrics(2.0, 1.0),
+        "cpt-en0": _metrics(1.6, 1.3),
+        "cpt-en25": _metrics(1.7, 1.05),
+        "cpt-en25-vocab+": _metrics(1.8, 1.05),
+        "sft-16": _metrics(1.7, 1.05, quality=0.4),
+        "sft-64": _metrics(1.7, 1.05, quality=1.0),
+    }
+    found = findings(rows, evals)
+    assert [f["verdict"] for f in found] == ["holds", "holds", "holds", "holds", "holds", "contradicted"]
+    assert "excludes 0" in found[0]["reason"] and "20 documents" in found[0]["reason"]
+    assert found[0]["differences"][0]["ci"][1] < 0  # en0 - base target bpb: clearly lower
+    # English degrades as much with mixing as without: en0 - en25 is no effect, so that part is
+    # inconclusive; and extension that helps contradicts "extension hurts".
+    evals["cpt-en25"] = _metrics(1.7, 1.3)
+    evals["cpt-en25-vocab+"] = _metrics(1.6, 1.05)
+    evals["sft-64"] = _metrics(1.7, 1.05, quality=0.4)  # the same translations: no difference
+    found = findings(rows, evals)
+    assert [f["verdict"] for f in found[:5]] == ["holds", "inconclusive", "contradicted", "inconclusive",
+                                                 "inconclusive"]  # fmt: skip
+    assert "contains 0" in found[1]["reason"] and "the opposite of the claim" in found[2]["reason"]
+    # Without per-item scores (old eval files) no paired claim can be decided; the code-switch rate is
+    # read from the row's own Wilson interval (30-70% lies outside the study's 2-5%).
+    assert [f["verdict"] for f in findings(rows)] == ["inconclusive"] * 5 + ["contradicted"]
+
+
+def test_seed_spread() -> None:
+    from ltk.experiment import seed_spread
+
+    per_seed = {s: [_row("cpt-en0", "cpt", 1.6 + 0.1 * s, 1.3)] for s in range(3)}
+    spread = seed_spread(per_seed)["cpt-en0"]["target_bpb"]
+    assert spread["mean"] == pytest.approx(1.7) and spread["sd"] == pytest.approx(0.1)
+    assert (spread["min"], spread["max"], spread["seeds"]) == (pytest.approx(1.6), pytest.approx(1.8), 3)
 
 
 def test_markdown_and_plot(tmp_path: Path) -> None:
@@ -128,7 +186,10 @@ def test_markdown_and_plot(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     text = render_headline({"base": {"target_bpb": 2.0, "english_bpb": 1.0, "codeswitch_answers": 0.25,
                                      "chrf_to_target": 9.5}}, "Chichewa")  # fmt: skip
-    assert "2.0000" in text and "25%" in text
+    assert "2.0000" in text and "25%" in text and "[brackets]" not in text
+    text = render_headline({"base": {"target_bpb": 2.0, "target_bpb_ci": [1.9, 2.1], "codeswitch_answers": 0.25,
+                                     "codeswitch_answers_ci": [0.1, 0.5]}}, "Chichewa")  # fmt: skip
+    assert "2.0000 [1.9000, 2.1000]" in text and "25% [10, 50]" in text and "95% intervals" in text
 
 
 def test_arms_cover_the_study() -> None:

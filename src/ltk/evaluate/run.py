@@ -16,6 +16,9 @@ from ltk.evaluate.metrics import INPUTS, METRICS, EvalContext, EvalOptions
 from ltk.io import atomic_write_json, atomic_write_jsonl, library_versions
 from ltk.layout import RunLayout
 
+# Bumped when the eval JSON gains something a reader relies on (2: intervals and per-item scores), so a
+# cached evaluation of an older format is redone rather than reused.
+EVAL_FORMAT = 2
 VERSIONED = ("ltk", "torch", "transformers", "sacrebleu", "pycld2", "lm-eval")
 
 
@@ -96,6 +99,7 @@ def evaluate_model(
     ctx = EvalContext(loaded.model, loaded.tokenizer, inputs, info, options, limits, run.eval)
     result: dict[str, Any] = {
         "meta": {
+            "format": EVAL_FORMAT,
             "model": loaded.name,
             "model_requested": str(model) if isinstance(model, (str, Path)) else loaded.name,
             "stage": stage,
