@@ -196,3 +196,16 @@ def test_arms_cover_the_study() -> None:
     names = [a.name for a in arms_for(SCALES["full"])]
     assert names == ["base", "cpt-en0", "cpt-en25", "cpt-en25-vocab+", "sft-64", "sft-256", "sft-1024"]
     assert Arm("x", "cpt").vocabulary == "keep"
+
+
+def test_experiment_seeds_option_rejects_bad_values(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ltk.cli import main
+
+    for bad in ("0,one", ","):
+        res = CliRunner().invoke(
+            main, ["experiment", "--scale", "tiny", "--seeds", bad, "--out", str(tmp_path)]
+        )
+        assert res.exit_code == 2 and "--seeds" in res.output, res.output
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -126,7 +126,7 @@ def experiment(
     base_model: str | None,
     only: tuple[str, ...],
 ) -> None:
-    """Reproduce the study's findings on the embedded default, with equal token budgets and one seed.
+    """Reproduce the study's findings on the embedded default, with equal token budgets (one seed or --seeds).
 
     \b
     Arms (each trained with `ltk train` and scored with `ltk eval`'s metrics):
