@@ -191,3 +191,23 @@ def test_codeswitch_intervals_units() -> None:
         ci["word_rate"]["unit"] == "answers"
         and ci["word_rate"]["ci"][0] < 18 / 200 < ci["word_rate"]["ci"][1]
     )
+
+
+def test_eval_summary_shows_intervals_and_old_results_without() -> None:
+    from ltk.evaluate.run import summary_rows
+
+    rng = np.random.default_rng(4)
+    items = [
+        {"id": str(i), "nll": float(x), "tokens": 50, "bytes": 300}
+        for i, x in enumerate(rng.uniform(400, 500, 20))
+    ]
+    from ltk.evaluate.bpb import bpb_intervals
+
+    side = {"bits_per_byte": 2.0, "token_perplexity": 30.0, "intervals": bpb_intervals(items)}
+    rows = dict(summary_rows({"metrics": {"bpb": {"target": side, "english": side}}}))
+    lo, hi = side["intervals"]["bits_per_byte"]["ci"]
+    assert rows["bits/byte target"] == f"2.0000 [{lo:.4f}, {hi:.4f}] (20 documents)  (token ppl 30.00)"
+    old = {"bits_per_byte": 2.0, "token_perplexity": 30.0}
+    assert dict(summary_rows({"metrics": {"bpb": {"target": old, "english": old}}}))["bits/byte target"] == (
+        "2.0000  (token ppl 30.00)"
+    )
