@@ -122,14 +122,17 @@ def main() -> None:
         "items": counts,
         "resamples": RESAMPLES,
         "eval_run_seconds": round(eval_seconds, 2),
+        # The metrics' own time (model load left out): the stricter denominator.
+        "metric_seconds": round(sum(result["seconds"].values()), 2),
         "interval_seconds": round(interval_seconds, 4),
         "interval_share_of_eval": round(interval_seconds / eval_seconds, 5),
+        "interval_share_of_metrics": round(interval_seconds / sum(result["seconds"].values()), 5),
         "chrf_bleu_intervals_seconds": round(chrf_seconds, 4),
         "naive_chrf_bleu_bootstrap_seconds": round(naive_seconds, 4),
         "speedup_vs_naive": round(naive_seconds / chrf_seconds, 1),
         "intervals_10x_items_seconds": round(big_seconds, 4),
         "target": "intervals under 5% of an eval run",
-        "met": interval_seconds / eval_seconds < 0.05,
+        "met": interval_seconds / sum(result["seconds"].values()) < 0.05,
     }
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -143,13 +146,16 @@ Date {r["date"]}; {r["machine"]}; torch {r["torch"]}. {r["model"]} on the eval t
 
 | what | seconds |
 |---|---|
-| the eval run (bits per byte, code-switch, chrF/BLEU, premium; intervals included) | {r["eval_run_seconds"]:.2f} |
-| every interval of that run, from its per-item scores (median of 3) | {r["interval_seconds"]:.4f} ({100 * r["interval_share_of_eval"]:.2f}% of the run) |
+| the eval run (model load, bits per byte, code-switch, chrF/BLEU, premium; intervals included) | {r["eval_run_seconds"]:.2f} |
+| of which the metrics themselves (no model load) | {r["metric_seconds"]:.2f} |
+| every interval of that run, from its per-item scores (median of 3) | {r["interval_seconds"]:.4f} ({100 * r["interval_share_of_metrics"]:.2f}% of the metrics' time, {100 * r["interval_share_of_eval"]:.2f}% of the run) |
 | the same intervals with 10x the items | {r["intervals_10x_items_seconds"]:.4f} |
 | chrF + BLEU intervals, both directions: ltk (sacrebleu sufficient statistics) | {r["chrf_bleu_intervals_seconds"]:.4f} |
 | chrF + BLEU intervals, both directions: naive (rescore resampled strings) | {r["naive_chrf_bleu_bootstrap_seconds"]:.4f} ({r["speedup_vs_naive"]}x slower) |
 
-Target: intervals under 5% of an eval run: {"met" if r["met"] else "NOT met"}.
+Target: intervals under 5% of an eval run (measured against the metrics' time): {"met" if r["met"] else "NOT met"}.
+The interval cost hardly grows with the number of items (1000 vectorised resamples; chrF/BLEU rescore
+sacrebleu's summed statistics once per resample), so larger eval sets only lower the share.
 """
     (out / "eval_intervals.md").write_text(md)
     print(md)
