@@ -11,6 +11,7 @@ from ltk.commands.build import build_langpack
 from ltk.commands.evaluate import eval_cmd, report_cmd, tokenizer_group
 from ltk.commands.langpacks import langpacks
 from ltk.commands.quickstart import experiment, quickstart
+from ltk.commands.ship import chat, export
 from ltk.commands.train import train
 from ltk.commands.translate import translate
 
@@ -52,5 +53,7 @@ for command in (
     tokenizer_group,
     quickstart,
     experiment,
+    export,
+    chat,
 ):
     main.add_command(command)

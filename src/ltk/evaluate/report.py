@@ -620,13 +620,47 @@ def card_results(run: Run) -> list[str]:
     return lines
 
 
-def model_card(run: Run) -> str:
-    """A Hugging Face README: YAML front matter, data, recipe, results, licences that carry over."""
+HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# Licences that put no condition on a model trained with the data (the weights' own licence then governs).
+PERMISSIVE = {"mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "unlicense", "isc", "odc-by"}
+
+
+def collect_datasets(node: Any, found: set[str]) -> None:
+    """Hub dataset ids (``owner/name``) named anywhere in a manifest, for the card's ``datasets``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "dataset" and isinstance(value, str) and HUB_ID_RE.match(value):
+                found.add(value)
+            else:
+                collect_datasets(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            collect_datasets(item, found)
+
+
+def resolve_licence(data: dict[str, str], base_licence: str | None) -> str:
+    """The card's ``license``: non-commercial anywhere -> cc-by-nc-4.0; data all permissive and the base's
+    licence known -> the base's; anything else (unknown data, share-alike, mixed) -> ``other``, with the
+    licences listed in the card for a person to judge."""
+    values = [*data.values(), *([base_licence] if base_licence else [])]
+    if any("nc" in v.lower().replace("-", " ").split() for v in values):
+        return "cc-by-nc-4.0"
+    if data and base_licence and all(v.lower() in PERMISSIVE for v in data.values()):
+        return base_licence.lower()
+    return "other"
+
+
+def model_card(run: Run, *, meta: dict[str, Any] | None = None) -> str:
+    """A Hugging Face README: YAML front matter, data, recipe, results, licences that carry over.
+
+    ``meta`` (an eval JSON's ``meta`` layout: language, build_dir, model_requested) describes a run that has
+    no evaluation yet, as ``ltk export`` may be given.
+    """
     import yaml
 
     stages = list(run.stages.values())
-    meta = stages[-1]["meta"]
-    base_meta = stages[0]["meta"]
+    meta = stages[-1]["meta"] if stages else dict(meta or {})
+    base_meta = stages[0]["meta"] if stages else meta
     lang = meta.get("language", {})
     build_dir = Path(meta.get("build_dir", ""))
     manifests = {
@@ -638,31 +672,35 @@ def model_card(run: Run) -> str:
         if m
     }
     licences: dict[str, str] = {}
+    datasets: set[str] = set()
     for m in manifests.values():
         collect_licences(m, licences)
+        collect_datasets(m, datasets)
     uses_nllb = "nllb" in json.dumps(manifests.get("instructions", {})).lower()
     carried = dict(sorted(licences.items()))
     if uses_nllb:
         carried["NLLB-200 translations (instruction data)"] = NLLB_LICENCE
     non_commercial = any("nc" in lic.lower().replace("-", " ").split() for lic in carried.values())
-    front = {
-        "language": [lang.get("iso639_1") or lang.get("iso639_3") or lang.get("code", "und")],
-        "license": "cc-by-nc-4.0" if non_commercial else "other",
-        "tags": ["ltk", "language-transfer", "continual-pretraining", "instruction-tuning"],
-        "pipeline_tag": "text-generation",
-    }
     base_model = base_meta.get("model_requested") or base_meta.get("model")
     base_licence = None
     if base_model in EMBEDDED_HUB_IDS:
         base_model, base_licence = EMBEDDED_HUB_IDS[base_model]
+    front: dict[str, Any] = {
+        "language": [lang.get("iso639_1") or lang.get("iso639_3") or lang.get("code", "und")],
+        "license": resolve_licence(carried, base_licence),
+        "tags": ["ltk", "language-transfer", "continual-pretraining", "instruction-tuning"],
+        "pipeline_tag": "text-generation",
+    }
+    if datasets:
+        front["datasets"] = sorted(datasets)
     if (
         base_model
         and not Path(base_model).is_absolute()
-        and "/" in base_model
+        and HUB_ID_RE.match(base_model)
         and not Path(base_model).exists()
     ):
         front["base_model"] = base_model
-    header, rows = results_table([run])
+    header, rows = results_table([run]) if stages else ([], [])
     lines = [
         "---",
         yaml.safe_dump(front, sort_keys=True, allow_unicode=True).strip(),
@@ -672,7 +710,7 @@ def model_card(run: Run) -> str:
         "",
         f'Adapted with ltk (language transfer kit) following Zhao et al. 2024, "LLaMA Beyond English": '
         f"continual pretraining on {lang.get('name', 'target')} text with English mixed back in, then "
-        "instruction tuning on translated data. Stages evaluated: " + ", ".join(run.stages) + ".",
+        "instruction tuning on translated data. Stages evaluated: " + (", ".join(run.stages) or "none") + ".",
         "",
         "## Data",
         "",
@@ -696,9 +734,18 @@ def model_card(run: Run) -> str:
         lines += [f"From `{recipe}`:", "", "```yaml", text.strip()[:4000], "```"]
     else:
         lines.append("No recipe file found in the run folder (ltk train writes `recipe.yml` there).")
-    lines += ["", "## Results", "", _md_table(header, rows), "", INTERVAL_NOTE, ""]
-    lines += ["Each number with its 95% interval and sample size:", "", *card_results(run), ""]
-    lines += [*(f"- {m}" for m in methods([run])), ""]
+    if stages:
+        lines += ["", "## Results", "", _md_table(header, rows), "", INTERVAL_NOTE, ""]
+        lines += ["Each number with its 95% interval and sample size:", "", *card_results(run), ""]
+        lines += [*(f"- {m}" for m in methods([run])), ""]
+    else:
+        lines += [
+            "",
+            "## Results",
+            "",
+            "Not evaluated yet: `ltk eval` writes the numbers this card shows.",
+            "",
+        ]
     lines += ["## Licences that carry over", ""]
     if carried:
         lines += [f"- {n}: {lic}" for n, lic in carried.items()]

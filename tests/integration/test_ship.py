@@ -1,0 +1,280 @@
+"""`ltk export` and `ltk chat` on real models: a tiny run trained by ltk (SmolLM2's tokenizer, LLaMA
+architecture, its SFT stage saved as a LoRA adapter), a tiny random model carrying the real Llama-3.1
+tokenizer, and (slow) the embedded SmolLM2-135M itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from _train_data import make_recipe, write_build
+from click.testing import CliRunner
+from conftest import FAMILIES
+
+from ltk.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="module")
+def adapter_run(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Path:
+    """runs/ny trained by ltk: cpt merged, sft kept as a LoRA adapter on top of it."""
+    from ltk.train.run import train_recipe
+
+    root = tmp_path_factory.mktemp("ship-run")
+    write_build(root)
+    recipe = make_recipe(
+        root,
+        tiny_llama_dir,
+        **{"max_steps": 2, "ltk.stages.sft.max_steps": 2, "ltk.stages.sft.save": "adapter"},
+    )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    mp.chdir(root)  # the recipe names build/ny relative to the root
+    try:
+        train_recipe(recipe, stage="all")
+    finally:
+        mp.undo()
+    return root / "runs" / "ny"
+
+
+def _logits(folder: Path, ids: torch.Tensor) -> torch.Tensor:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    with torch.no_grad():
+        return model(ids).logits
+
+
+def _front_matter(readme: Path) -> dict:
+    return yaml.safe_load(readme.read_text().split("---")[1])
+
+
+# ------------------------------------------------------------------------------------------------- hf
+def test_export_hf_of_a_run_merges_the_adapter_of_its_last_stage(adapter_run: Path, tmp_path: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "ny-hf"
+    res = CliRunner().invoke(main, ["export", str(adapter_run), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert f"exported (hf) to {out}" in res.output
+    record = json.loads((adapter_run / "sft" / "final" / "ltk_stage.json").read_text())
+    assert record["saved_as"] == "adapter"
+    # The export is the adapter merged into what it was trained on (stage 1's merged model).
+    tok = AutoTokenizer.from_pretrained(out)
+    ids = tok("Mwana anapita kunyumba. The child went home.", return_tensors="pt").input_ids
+    base = AutoModelForCausalLM.from_pretrained(adapter_run / "cpt" / "final", dtype=torch.float32)
+    peft = PeftModel.from_pretrained(base, str(adapter_run / "sft" / "final")).eval()
+    with torch.no_grad():
+        want = peft(ids).logits
+    assert torch.allclose(_logits(out, ids), want, atol=1e-5)
+    assert not (out / "adapter_config.json").exists() and (out / "model.safetensors").is_file()
+    # Template without generation markers, end-of-turn id in generation_config, the hub's card metadata.
+    assert "generation" not in tok.chat_template and "<|im_start|>" in tok.chat_template
+    gen = json.loads((out / "generation_config.json").read_text())
+    assert gen["eos_token_id"] in (
+        tok.convert_tokens_to_ids("<|im_end|>"),
+        [tok.convert_tokens_to_ids("<|im_end|>")],
+    )
+    front = _front_matter(out / "README.md")
+    assert front["language"] == ["ny"] and "ltk" in front["tags"]
+    assert front["license"] == "other"  # MIT data, but the base (a local folder) has no known licence
+    manifest = json.loads((out / "ltk_export.json").read_text())
+    assert manifest["source"]["stage"] == "sft" and manifest["source"]["saved_as"] == "adapter"
+    assert manifest["files"]["model.safetensors"]["sha256"] and manifest["model"]["dtype"] == "float32"
+
+
+def test_export_hf_dtype_and_card_parse_with_huggingface_hub(tiny_family_model, tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard
+    from safetensors import safe_open
+
+    out = tmp_path / "l3"
+    res = CliRunner().invoke(
+        main, ["export", str(tiny_family_model("llama3_1")), "--out", str(out), "--dtype", "bfloat16"]
+    )
+    assert res.exit_code == 0, res.output
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    card = ModelCard.load(out / "README.md")
+    assert card.data.pipeline_tag == "text-generation"
+    eot = json.loads((out / "generation_config.json").read_text())["eos_token_id"]
+    assert eot in (128009, [128009])  # <|eot_id|>, Llama 3.1's end of turn
+
+
+# ----------------------------------------------------------------------------------------------- gguf
+@pytest.mark.parametrize("quant", ["f16", "q8_0"])
+def test_export_gguf_round_trips_a_real_llama3_tokenizer(
+    tiny_family_model, tmp_path: Path, quant: str
+) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = tiny_family_model("llama3_1")
+    out = tmp_path / f"l3-{quant}"
+    res = CliRunner().invoke(
+        main, ["export", str(src), "--out", str(out), "--format", "gguf", "--quant", quant]
+    )
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "ltk_export.json").read_text())
+    rt = manifest["round_trip"]
+    assert rt["passed"] and rt["same_token_ids"] and rt["max_abs_logprob_diff"] <= rt["tolerance"]
+    (gguf_name,) = [p.name for p in out.glob("*.gguf")]
+    assert gguf_name.endswith(f"-{quant}.gguf") and not (out / ".hf-work").exists()
+    # Independently of the built-in check: the file loads back and its template is the model's.
+    tok = AutoTokenizer.from_pretrained(out, gguf_file=gguf_name)
+    assert "<|start_header_id|>" in tok.chat_template
+    back = AutoModelForCausalLM.from_pretrained(out, gguf_file=gguf_name, dtype=torch.float32).eval()
+    ids = AutoTokenizer.from_pretrained(src)("Habari ya leo?", return_tensors="pt").input_ids
+    with torch.no_grad():
+        diff = (back(ids).logits.log_softmax(-1) - _logits(src, ids).log_softmax(-1)).abs().max()
+    assert diff <= rt["tolerance"]
+
+
+# --------------------------------------------------------------------------------------------- ollama
+def _go_render(go_template: str, messages: list[dict[str, str]], tmp_path: Path) -> str:
+    go_template_lib = pytest.importorskip("go_template", reason="py-go-template (Go's text/template) missing")
+    path = tmp_path / "template.tmpl"
+    path.write_text(go_template)
+    data = {"Messages": [{"Role": m["role"], "Content": m["content"]} for m in messages]}
+    return go_template_lib.render(path, data).decode("utf-8")
+
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "Madzi ndi chiyani?"}],
+    [{"role": "system", "content": "Answer in Swahili."}, {"role": "user", "content": "Water?"}],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "ជំរាបសួរ"},
+        {"role": "assistant", "content": "សួស្តី!"},
+        {"role": "user", "content": 'Say "hi" {{ .Prompt }}'},
+    ],
+]
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "llama2"])  # llama2 ships no template
+def test_modelfile_template_renders_like_the_chat_template_in_go(family: str, tmp_path: Path) -> None:
+    """The TEMPLATE ltk writes, executed by Go's own text/template, against the Jinja template."""
+    from conftest import real_tokenizer_dir
+    from transformers import AutoTokenizer
+
+    from ltk.ship.ollama import modelfile_template
+
+    tok = AutoTokenizer.from_pretrained(real_tokenizer_dir(family))
+    pieces, go = modelfile_template(tok, tok.chat_template)
+    for conversation in CONVERSATIONS:
+        want = tok.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        assert pieces.bos + _go_render(go, conversation, tmp_path) == want
+
+
+def test_export_ollama_writes_gguf_and_modelfile(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "ollama"
+    res = CliRunner().invoke(main, ["export", str(tiny_llama_dir), "--out", str(out), "--format", "ollama"])
+    assert res.exit_code == 0, res.output
+    text = (out / "Modelfile").read_text()
+    (gguf_name,) = [p.name for p in out.glob("*.gguf")]
+    assert text.startswith(f"FROM ./{gguf_name}\n") and 'PARAMETER stop "<|im_end|>"' in text
+    go = text.split('TEMPLATE """', 1)[1].split('"""\n', 1)[0]
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    for conversation in CONVERSATIONS:  # SmolLM2 writes its <|im_start|> "BOS" itself: no BOS to add
+        want = tok.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        assert _go_render(go, conversation, tmp_path) == want
+    assert "ollama create NAME -f Modelfile" in res.output
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_refusals_exit_2_and_write_nothing(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    from transformers import OPTConfig, OPTForCausalLM
+
+    (tmp_path / "runs" / "x" / "cpt").mkdir(parents=True)
+    out = tmp_path / "out"
+    res = _invoke("export", str(tmp_path / "runs" / "x"), "--out", str(out))
+    assert res.exit_code == 2 and "has no finished stage" in res.output and "--resume" in res.output
+    res = _invoke("export", str(tiny_llama_dir), "--out", str(out), "--format", "gguf", "--quant", "q2_k")
+    assert res.exit_code == 2 and "q2_k" in res.output
+    res = _invoke("export", str(tiny_llama_dir), "--out", str(out), "--format", "onnx")
+    assert res.exit_code == 2 and "onnx" in res.output
+    out.mkdir()
+    res = _invoke("export", str(tiny_llama_dir), "--out", str(out))
+    assert res.exit_code == 2 and "already exists; pass --force" in res.output
+    out.rmdir()
+    opt = tmp_path / "opt"
+    OPTForCausalLM(
+        OPTConfig(hidden_size=16, num_hidden_layers=1, ffn_dim=32, num_attention_heads=2)
+    ).save_pretrained(opt)
+    res = _invoke("export", str(opt), "--out", str(out), "--format", "gguf")
+    assert res.exit_code == 2 and "does not support the architecture 'OPTForCausalLM'" in res.output
+    assert "--format hf" in res.output
+    assert not out.exists() and not list(tmp_path.glob("out.tmp-*"))
+
+
+def test_push_to_hub_fails_before_any_work_offline_or_without_a_token(
+    tmp_path: Path, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    res = _invoke("export", str(tiny_llama_dir), "--out", str(out), "--push-to-hub", "me/model")
+    assert res.exit_code == 2 and "HF_HUB_OFFLINE=1" in res.output and "hf upload" in res.output
+    assert not out.exists()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no stored token either
+    res = _invoke("export", str(tiny_llama_dir), "--out", str(out), "--push-to-hub", "me/model")
+    assert res.exit_code == 2 and "hf auth login" in res.output and not out.exists()
+    res = _invoke("export", str(tiny_llama_dir), "--out", str(out), "--push-to-hub", "not a repo")
+    assert res.exit_code == 2 and "OWNER/NAME" in res.output
+
+
+# ----------------------------------------------------------------------------------------------- chat
+def test_chat_prompt_on_a_run_marks_code_switching(adapter_run: Path) -> None:
+    res = CliRunner().invoke(main, ["chat", str(adapter_run), "-p", "Moni!", "--max-new-tokens", "12"])
+    assert res.exit_code == 0, res.output
+    # the footer: model, speed, and the detector's count for the run's language (from its recipe)
+    assert f"[{adapter_run} (sft): " in res.output and "tokens/s;" in res.output
+    assert "words not Chichewa:" in res.output
+
+
+def test_chat_compare_shows_two_models_side_by_side(adapter_run: Path, tiny_llama_dir: Path) -> None:
+    res = CliRunner().invoke(
+        main,
+        ["chat", str(adapter_run), "--compare", str(tiny_llama_dir), "-p", "Moni!", "--max-new-tokens", "8"],
+    )
+    assert res.exit_code == 0, res.output
+    header = next(line for line in res.output.splitlines() if line.startswith(f"{adapter_run} (sft)"))
+    assert f"| {tiny_llama_dir}" in header
+    assert res.output.count("words not Chichewa:") == 2
+
+
+def test_chat_session_takes_turns_from_piped_input(adapter_run: Path) -> None:
+    res = CliRunner().invoke(
+        main,
+        ["chat", str(adapter_run), "--max-new-tokens", "6", "--system", "Yankhani m'Chichewa."],
+        input="Moni!\n/reset\nMuli bwanji?\n/exit\nnot read\n",
+    )
+    assert res.exit_code == 0, res.output
+    assert res.output.count("tokens/s") == 2 and "(conversation forgotten)" in res.output
+    assert res.output.count(">>> ") == 4  # two turns, /reset, /exit; the line after /exit is never read
+
+
+def test_chat_marks_non_target_words(adapter_run: Path) -> None:
+    from ltk.ship.chat import ChatModel
+
+    model = ChatModel.load(str(adapter_run))
+    marked = model.marked("mwana wa munthu the house of god", lambda w: f"<{w}>")
+    assert marked.startswith("mwana") and "<the>" in marked and "<house>" in marked
+    words, total = model.non_target_words("mwana wa munthu the house of god")
+    assert total == 7 and "the" in words and "mwana" not in words
