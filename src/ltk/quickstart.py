@@ -366,6 +366,7 @@ def run_quickstart(
         "language": language,
         "base_model": base_model,
         "recipe": str(qs_recipe),
+        "run": str(out),
         "report": {k: str(v) for k, v in written.items() if not k.startswith("plot:")},
         "headline": headline(out),
         "budget": asdict(budget),
@@ -389,6 +390,10 @@ def render_result(summary: dict[str, Any]) -> str:
             lines.append(f"\n{language} bits per byte {before:.4f} -> {after:.4f} after {last}: {verdict}")
     report = summary["report"]
     lines.append(f"\nreport: {report['html']}  (markdown: {report['markdown']})")
+    run = summary.get("run")
+    if run:  # what to do with the result next
+        lines.append(f"talk to it:  ltk chat {run} --compare {summary['base_model']}")
+        lines.append(f"ship it:     ltk export {run} --out {run}-ollama --format ollama")
     lines.append(f"done in {summary.get('elapsed', '?')}")
     return "\n".join(lines)
 

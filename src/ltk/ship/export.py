@@ -38,7 +38,8 @@ class ExportResult:
     def summary(self) -> list[str]:
         lines = [f"exported ({self.format}) to {self.out} in {self.seconds:.0f} s"]
         for name, info in sorted(self.files.items()):
-            lines.append(f"  {name}  {info['bytes'] / 1e6:.1f} MB")
+            size = info["bytes"]
+            lines.append(f"  {name}  " + (f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"))
         if self.round_trip:
             rt = self.round_trip
             lines.append(
