@@ -12,8 +12,8 @@ import torch
 import yaml
 from _train_data import make_recipe, write_build
 from click.testing import CliRunner
-from conftest import FAMILIES
 
+from conftest import FAMILIES
 from ltk.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
@@ -104,7 +104,8 @@ def test_export_hf_dtype_and_card_parse_with_huggingface_hub(tiny_family_model, 
     )
     assert res.exit_code == 0, res.output
     with safe_open(str(out / "model.safetensors"), "pt") as f:
-        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+        names = f.keys()
+        assert {f.get_tensor(k).dtype for k in names} == {torch.bfloat16}
     card = ModelCard.load(out / "README.md")
     assert card.data.pipeline_tag == "text-generation"
     eot = json.loads((out / "generation_config.json").read_text())["eos_token_id"]
@@ -165,9 +166,9 @@ CONVERSATIONS = [
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f != "llama2"])  # llama2 ships no template
 def test_modelfile_template_renders_like_the_chat_template_in_go(family: str, tmp_path: Path) -> None:
     """The TEMPLATE ltk writes, executed by Go's own text/template, against the Jinja template."""
-    from conftest import real_tokenizer_dir
     from transformers import AutoTokenizer
 
+    from conftest import real_tokenizer_dir
     from ltk.ship.ollama import modelfile_template
 
     tok = AutoTokenizer.from_pretrained(real_tokenizer_dir(family))
