@@ -8,6 +8,7 @@ both commands always work on one plain model.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,8 +78,13 @@ def resolve_source(name: str | Path) -> ModelSource:
     resolved = resolve_model(given)
     path = Path(resolved).expanduser()
     if not path.exists():
-        if not HUB_ID_RE.match(resolved):
-            raise UsageError(f"{given}: no such model or run folder; check the path")
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        if not HUB_ID_RE.match(resolved) or offline:
+            raise UsageError(
+                f"{given}: no such model or run folder"
+                + (" (and HF_HUB_OFFLINE is set, so it is not looked up on the hub)" if offline else "")
+                + "; check the path"
+            )
         return ModelSource(given=given, folder=resolved)  # a hub id (owner/name): transformers decides
     if not path.is_dir():
         raise UsageError(f"{given} is a file; give a model folder, a stage's final/ folder or a run folder")
