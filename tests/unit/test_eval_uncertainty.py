@@ -211,3 +211,25 @@ def test_eval_summary_shows_intervals_and_old_results_without() -> None:
     assert dict(summary_rows({"metrics": {"bpb": {"target": old, "english": old}}}))["bits/byte target"] == (
         "2.0000  (token ppl 30.00)"
     )
+
+
+def test_report_changes_table_pairs_whole_stages_and_runs() -> None:
+    from pathlib import Path
+
+    from ltk.evaluate.report import Run, changes_table
+
+    rng = np.random.default_rng(5)
+    n_bytes = rng.uniform(200, 800, 12)
+
+    def ev(scale: float) -> dict:
+        return {"metrics": _bpb_metrics(n_bytes * scale, n_bytes)}
+
+    a = Run("a", Path("a"), {"base": ev(2.0), "cpt-step10": ev(1.9), "cpt": ev(1.5)})
+    b = Run("b", Path("b"), {"base": ev(2.0)})
+    header, rows = changes_table([a, b])
+    assert header[2] == "difference [95% interval]"
+    assert [r[0] for r in rows] == ["a: base → cpt", "a → b (base)"]  # no step checkpoint in the table
+    assert (
+        rows[0][1] == "bits/byte target" and rows[0][4].startswith("lower") and rows[0][3] == "12 documents"
+    )
+    assert rows[1][4].startswith("no clear change")

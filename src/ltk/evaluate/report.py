@@ -210,7 +210,8 @@ def changes_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
 
     pairs: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     for run in runs:
-        stages = list(run.stages)
+        # Whole stages only: checkpoints written during training (<stage>-stepN) would flood the table.
+        stages = [s for s in run.stages if not STEP_RE.match(s)]
         for before, after in zip(stages, stages[1:], strict=False):
             pairs.append(
                 (
