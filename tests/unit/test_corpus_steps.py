@@ -251,3 +251,13 @@ def test_train_time_mix_uses_the_build_selection_by_characters(english_docs):
     assert mix_tables(target, english, 0.25, seed=1).equals(mixed)
     assert mix_tables(target, english, 0.0, seed=1).num_rows == 400  # no mix: every target row, shuffled
     assert mix_tables(target, english.slice(0, 0), 0.25, seed=1).num_rows == 400
+
+
+def test_mix_with_english_documents_too_large_for_the_share_trims_the_target() -> None:
+    """A small corpus: 2,500 target tokens want 833 English ones, but English comes in 300-token
+    documents (600 or 900, never within 1%). The mix keeps the English that fits and trims the target
+    side to match, instead of taking all 3,000 English tokens (a 55% share)."""
+    result = mix_english([100] * 25, [300] * 10, 0.25)
+    assert result.trimmed_target
+    assert result.english_tokens == 600 and result.target_tokens == 1800
+    assert abs(result.ratio - 0.25) <= 0.01

@@ -64,14 +64,16 @@ def mix_english(target_tokens: list[int], english_tokens: list[int], ratio: floa
     if ratio <= 0 or t_total == 0:
         return MixResult(all_t, [], t_total, 0, False)
     want = t_total * ratio / (1 - ratio)
-    if sum(english_tokens) >= want * (1 - TOLERANCE):
-        chosen, e_total = _fill(english_tokens, want)
-        if abs(e_total / (t_total + e_total) - ratio) <= TOLERANCE * 2:
-            return MixResult(all_t, chosen, t_total, e_total, False)
-    # Not enough English (or it comes in documents too large to fit): take all English there is that
-    # fits, and trim the target side to the matching size.
-    e_total = sum(english_tokens)
-    english = list(range(len(english_tokens)))
+    english, e_total = list(range(len(english_tokens))), sum(english_tokens)
+    if e_total >= want * (1 - TOLERANCE):
+        chosen, chosen_total = _fill(english_tokens, want)
+        if abs(chosen_total / (t_total + chosen_total) - ratio) <= TOLERANCE * 2:
+            return MixResult(all_t, chosen, t_total, chosen_total, False)
+        if chosen_total:
+            # English documents too large to land on the share (a small corpus): keep the English that
+            # fits under it and trim the target side to match, rather than overshoot with all of it.
+            english, e_total = chosen, chosen_total
+    # Not enough English: take all English there is and trim the target side to the matching size.
     want_t = e_total * (1 - ratio) / ratio
     kept, t_sum = _fill(target_tokens, want_t)
     return MixResult(kept, english, t_sum, e_total, True)

@@ -335,6 +335,47 @@ def _read_files(files: list[Path], fmt: str, text_field: str, stats: ReadStats) 
             raise UsageError(f"unknown file format {fmt!r} for {path}; use txt, jsonl or parquet")
 
 
+def needed_columns(source: Any) -> dict[str, str]:
+    """The columns a source's records are read from, each with the langpack key that names it.
+
+    Text sources need their ``text_field``; instruction sources need the columns their format reads
+    (alpaca: instruction and output) and every column ``field_map`` names, so that a misspelt column
+    fails loudly instead of reading as empty records."""
+    fmap = dict(source.field_map)
+    if source.records == "text":
+        return {fmap.get("text", source.text_field): "field_map.text" if "text" in fmap else "text_field"}
+    needed = {
+        "alpaca": ("instruction", "output"),
+        "sharegpt": ("conversations",),
+        "messages": ("messages",),
+    }[source.records]
+    out = {fmap.get(field, field): f"field_map.{field}" if field in fmap else f"{source.records} field"
+           for field in needed}  # fmt: skip
+    out.update({column: f"field_map.{field}" for field, column in fmap.items()})
+    return out
+
+
+def check_columns(source: Any, columns: list[str] | None, where: str) -> None:
+    """Raise UsageError naming the source, each column it looks for that is missing, and the columns
+    that exist (``columns`` None: not known before reading, nothing to check)."""
+    if columns is None:
+        return
+    missing = {col: key for col, key in needed_columns(source).items() if col not in columns}
+    if missing:
+        looked = ", ".join(f"{col!r} ({key})" for col, key in missing.items())
+        raise UsageError(
+            f"source {source.name!r} ({where}): no column {looked}; its columns are: "
+            f"{', '.join(columns) or '(none)'}.\n    fix: set text_field / field_map in the langpack to "
+            f"the dataset's real column names"
+        )
+
+
+def _copy_config(ds: Any) -> tuple[str | None, str | None]:
+    """(dataset name, config name) a ``save_to_disk`` copy records in its DatasetInfo, if any."""
+    info = getattr(ds, "info", None)
+    return getattr(info, "dataset_name", None), getattr(info, "config_name", None)
+
+
 def _read_hub(source: HubSource, data_dir: Path | None, stats: ReadStats) -> Iterator[dict]:
     import datasets
 
@@ -344,12 +385,23 @@ def _read_hub(source: HubSource, data_dir: Path | None, stats: ReadStats) -> Ite
             ds = datasets.load_from_disk(str(copy))
             if isinstance(ds, datasets.DatasetDict):
                 ds = ds[source.split] if source.split in ds else next(iter(ds.values()))
+            # A copy that says which dataset and config it holds must hold the ones the pack names: a
+            # wrong config would otherwise only show up on the hub, for the next person.
+            name, config = _copy_config(ds)
+            for key, wanted, found in (("dataset", source.dataset, name), ("config", source.config, config)):
+                if wanted and found and found not in ("default", wanted, wanted.split("/")[-1]):
+                    raise UsageError(
+                        f"source {source.name!r}: the local copy {copy} holds {key} {found!r}, the "
+                        f"langpack asks for {key} {wanted!r}.\n    fix: correct {key} in the langpack, "
+                        f"or copy {source.dataset} config {source.config} to {copy}"
+                    )
         else:
             files = sorted(str(p) for p in copy.rglob("*") if p.suffix in (".parquet", ".jsonl", ".json"))
             if not files:
                 raise UsageError(f"source {source.name!r}: {copy} holds no parquet/jsonl files")
             builder = "parquet" if files[0].endswith(".parquet") else "json"
             ds = datasets.load_dataset(builder, data_files=files, split="train")
+        check_columns(source, ds.column_names, f"local copy {copy}")
         yield from ds
         return
     ds = datasets.load_dataset(
@@ -360,6 +412,8 @@ def _read_hub(source: HubSource, data_dir: Path | None, stats: ReadStats) -> Ite
         data_files=source.data_files,
         streaming=True,
     )
+    where = f"{source.dataset} config {source.config}, split {source.split}"
+    check_columns(source, getattr(ds, "column_names", None), where)
     yield from ds
 
 
