@@ -164,19 +164,19 @@ def _rows(dataset: str, config: str | None, lang: dict, english: list[str], targ
     elif dataset == "yahma/alpaca-cleaned":
         rows = [
             {"instruction": "Explain this article in one sentence.", "input": english[i], "output": english[i + 1]}
-            for i in range(0, 8)
+            for i in range(0, 4)
         ]  # fmt: skip
     elif dataset == "databricks/databricks-dolly-15k":
         rows = [
             {"instruction": f"What does paragraph {i} of the declaration say?", "context": english[i + 20],
              "response": english[i + 21], "category": "closed_qa"}
-            for i in range(8)
+            for i in range(4)
         ]  # fmt: skip
     elif dataset == "Open-Orca/OpenOrca":
         rows = [
             {"id": f"niv.{i}", "system_prompt": "You are a helpful assistant.", "question": english[i + 40],
              "response": english[i + 41]}
-            for i in range(8)
+            for i in range(4)
         ]  # fmt: skip
     elif dataset == "MBZUAI/Bactrian-X":
         rows = [
