@@ -30,7 +30,7 @@ SHIPPED = sorted(
 # The model a pack trains on for its one step: SmolLM2's tokenizer for most, other families' real
 # tokenizers (tiny random models of their architecture) for some, so that byte-fallback-free and
 # large-vocabulary tokenizers meet every script too.
-FAMILY_OF = {"km": "qwen3", "am": "qwen3", "my": "llama3_1", "ta": "llama3_1", "yo": "qwen3"}
+FAMILY_OF = {"km": "qwen3", "my": "llama3_1", "am": "qwen3"}
 
 pytestmark = [
     pytest.mark.slow,
