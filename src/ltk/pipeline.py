@@ -41,6 +41,7 @@ class BuildOptions:
     max_tier: int | str | None = None
     device: str | None = None
     force: bool = False  # rebuild the corpus even when a finished one has the same settings
+    overwrite_recipe: bool = False  # re-render the recipe even over the user's edits
     progress: bool = True
 
     @property
@@ -58,6 +59,7 @@ class BuildResult:
     parallel: dict[str, Any] | None = None
     instructions: dict[str, Any] | None = None
     recipe: Path | None = None
+    recipe_status: str | None = None  # written | unchanged | kept (the user edited it)
     summaries: list[str] = field(default_factory=list)
 
 
@@ -123,7 +125,16 @@ def build_langpack(
         if "tiers" in manifest:  # rank 0 only; other ranks just filled the translation cache
             result.summaries.append(format_summary(manifest, manifest.get("run")))
     if "recipe" in stages:
-        result.recipe = write_recipe(pack, layout.root, Path(recipes_dir), base_model=opts.base_model)
+        written = write_recipe(
+            pack, layout.root, Path(recipes_dir), base_model=opts.base_model, overwrite=opts.overwrite_recipe
+        )
+        result.recipe = written.path
+        result.recipe_status = written.status
+        if written.kept:
+            log.warning(
+                f"recipe: {written.path} was edited, so it was kept; the fresh render is in {written.rendered} "
+                f"(re-render on purpose: ltk build-langpack {pack.code} --stage recipe --overwrite-recipe)"
+            )
     return result
 
 

@@ -18,7 +18,7 @@ from ltk.registry import get_langpack
 @pytest.fixture(scope="module")
 def ny_recipe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("qs")
-    return write_recipe(get_langpack("ny"), root / "build", root / "recipes")
+    return write_recipe(get_langpack("ny"), root / "build", root / "recipes").path
 
 
 def test_budget_for() -> None:

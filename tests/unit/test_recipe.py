@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,11 @@ from ltk import __version__
 from ltk.assets import EMBEDDED_NAME
 from ltk.cli import main
 from ltk.errors import ValidationError
-from ltk.recipe.load import load_recipe, stage_settings, validate_recipe
-from ltk.recipe.render import cpt_max_steps, recipe_to_yaml, render_recipe, write_recipe
+from ltk.recipe.load import StageSettings, load_recipe, stage_settings, validate_recipe
+from ltk.recipe.render import is_edited, recipe_to_yaml, render_recipe, write_recipe
 from ltk.recipe.schema import PLUGIN_CLASS
 from ltk.registry import get_langpack
+from ltk.train.budget import plan_steps
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = sorted((REPO / "recipes").glob("*.yml"))
@@ -60,14 +62,49 @@ def test_header_names_langpack_version_ltk_and_command() -> None:
 
 def test_write_recipe_is_atomic_and_deterministic(tmp_path: Path) -> None:
     pack = get_langpack("sw")
-    first = write_recipe(pack, tmp_path / "no-such-build", tmp_path / "recipes")
+    first = write_recipe(pack, tmp_path / "no-such-build", tmp_path / "recipes").path
     data1 = first.read_bytes()
-    second = write_recipe(pack, tmp_path / "no-such-build", tmp_path / "recipes")
-    assert first == second == tmp_path / "recipes" / "sw.yml"
+    again = write_recipe(pack, tmp_path / "no-such-build", tmp_path / "recipes")
+    second = again.path
+    assert first == second == tmp_path / "recipes" / "sw.yml" and again.status == "unchanged"
     assert second.read_bytes() == data1
     assert [p.name for p in (tmp_path / "recipes").iterdir()] == ["sw.yml"]  # no temp files left
     recipe = load_recipe(first)
     assert recipe.ltk.build_dir == f"{(tmp_path / 'no-such-build').as_posix()}/sw"
+
+
+def test_an_edited_recipe_is_kept_and_re_rendered_only_on_purpose(tmp_path: Path) -> None:
+    pack = get_langpack("ny")
+    path = write_recipe(pack, tmp_path / "build", tmp_path / "recipes").path
+    rendered = path.read_text()
+    assert not is_edited(rendered)
+    edited = rendered.replace("learning_rate: 0.0001", "learning_rate: 0.0002", 1)
+    assert edited != rendered and is_edited(edited)
+    path.write_text(edited)
+    # A re-render (as `ltk build-langpack ny` does when resuming) keeps the user's file...
+    again = write_recipe(pack, tmp_path / "build", tmp_path / "recipes", base_model="some/other-model")
+    assert again.kept and path.read_text() == edited
+    assert again.rendered is not None and "base_model: some/other-model" in again.rendered.read_text()
+    # ...an unedited one is simply re-rendered, and --overwrite-recipe replaces an edited one.
+    forced = write_recipe(pack, tmp_path / "build", tmp_path / "recipes", overwrite=True)
+    assert forced.status == "written" and path.read_text() == rendered
+    # The command says so, and how to re-render on purpose.
+    path.write_text(edited)
+    result = CliRunner().invoke(
+        main,
+        [
+            "build-langpack",
+            "ny",
+            "--stage",
+            "recipe",
+            "--out",
+            str(tmp_path / "build"),
+            "--recipes-dir",
+            str(tmp_path / "recipes"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "kept (you edited it)" in result.output and path.read_text() == edited
 
 
 def test_recipe_paths_follow_the_build_layout() -> None:
@@ -102,14 +139,26 @@ def test_rendered_values_follow_the_langpack() -> None:
     assert ltk["vocabulary"]["policy"] == pack.spec.tokenizer.policy
     assert data["datasets"][0]["path"] == "build/ny/corpus/train"
     assert data["lora_modules_to_save"] == ["embed_tokens", "lm_head"]
-    tokens_per_step = data["sequence_len"] * data["micro_batch_size"] * data["gradient_accumulation_steps"]
-    assert data["max_steps"] == cpt_max_steps(pack.spec.corpus.token_budget, 0.25, tokens_per_step)
+    # No step count fixed at render time: once over the built (budgeted) corpus, steps follow at train time.
+    assert "max_steps" not in data and data["num_epochs"] == 1.0
 
 
-def test_cpt_max_steps_budget() -> None:
-    # 750 target tokens + 25% English = 1000 tokens, 100 per step -> 10 steps
-    assert cpt_max_steps(750, 0.25, 100) == 10
-    assert cpt_max_steps(1, 0.0, 100) == 1
+def _settings(**kw) -> StageSettings:
+    recipe = load_recipe(REPO / "recipes" / "ny.yml")
+    return replace(stage_settings(recipe, "cpt"), **kw)
+
+
+def test_steps_follow_rows_world_size_and_epochs() -> None:
+    s = _settings(micro_batch_size=4, gradient_accumulation_steps=8, max_steps=None, num_epochs=1.0)
+    one = plan_steps(None, s, packed_rows=1024, world_size=1)
+    eight = plan_steps(None, s, packed_rows=1024, world_size=8)
+    assert (one.steps, eight.steps) == (32, 4)  # the same tokens, 8x the rows per step
+    assert one.tokens == eight.tokens == 1024 * s.sequence_len
+    assert plan_steps(None, replace(s, num_epochs=2.0), packed_rows=1024, world_size=1).steps == 64
+    # Trainer's own rounding: ceil over per-process batches, then over accumulation
+    assert plan_steps(None, s, packed_rows=33, world_size=1).steps == 2
+    fixed = plan_steps(None, replace(s, max_steps=10), packed_rows=1024, world_size=1)
+    assert fixed.steps == 10 and fixed.steps_from == "max_steps" and fixed.epochs == round(10 / 32, 4)
 
 
 def _data() -> dict:
@@ -168,7 +217,7 @@ def test_stage_settings_apply_overrides() -> None:
     cpt = stage_settings(recipe, "cpt")
     sft = stage_settings(recipe, "sft")
     assert cpt.output_dir == "runs/ny/cpt" and sft.output_dir == "runs/ny/sft"
-    assert cpt.max_steps == recipe.max_steps and cpt.lora_r == recipe.lora_r
+    assert cpt.max_steps is None and cpt.num_epochs == 1.0 and cpt.lora_r == recipe.lora_r
     assert cpt.lora_modules_to_save == ["embed_tokens", "lm_head"] and cpt.save == "merged"
     assert sft.max_steps is None and sft.num_epochs == 3.0  # epochs over the tier, not the cpt step count
     assert sft.lora_r == 16 and sft.lora_modules_to_save == []

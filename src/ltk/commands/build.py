@@ -73,6 +73,12 @@ STAGES = ("corpus", "instructions", "recipe", "all")
 @click.option(
     "--force", is_flag=True, help="Rebuild the corpus even if a finished one with the same settings exists."
 )
+@click.option(
+    "--overwrite-recipe",
+    is_flag=True,
+    help="Re-render RECIPES_DIR/CODE.yml even if you edited it (by default an edited recipe is kept and the "
+    "fresh render is written next to it as CODE.rendered.yml).",
+)
 @langpack_path_option
 @handle_errors
 def build_langpack(
@@ -95,6 +101,7 @@ def build_langpack(
     translation_dtype: str,
     max_tier: str | None,
     force: bool,
+    overwrite_recipe: bool,
     langpack_path: tuple[str, ...],
 ) -> None:
     """Build everything a langpack needs for training, into OUT/CODE/.
@@ -140,6 +147,7 @@ def build_langpack(
         max_tier=max_tier,
         device=device,
         force=force,
+        overwrite_recipe=overwrite_recipe,
     )
     if dry_run:
         if stage not in ("corpus", "all"):
@@ -161,4 +169,5 @@ def build_langpack(
     if result.instructions is not None and "tiers" in result.instructions:  # rank 0 writes them
         click.echo(f"instructions written to {result.layout.instructions} (manifest.json)")
     if result.recipe is not None:
-        click.echo(f"recipe written to {result.recipe}. Next: ltk train {result.recipe}")
+        done = "kept (you edited it)" if result.recipe_status == "kept" else result.recipe_status
+        click.echo(f"recipe {done}: {result.recipe}. Next: ltk train {result.recipe}")

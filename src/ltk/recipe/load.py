@@ -28,7 +28,8 @@ class StageSettings:
     data: str
     output_dir: str
     sequence_len: int
-    adapter: str  # lora | full
+    adapter: str  # lora | qlora | full
+    quantize: str | None  # None | 4bit | 8bit: frozen base weights loaded quantized (bitsandbytes)
     lora_r: int
     lora_alpha: int
     lora_dropout: float
@@ -59,7 +60,12 @@ def stage_settings(recipe: Recipe, stage: str, *, max_steps: int | None = None) 
         value = getattr(spec, name)
         return getattr(recipe, name) if value is None else value
 
-    adapter = spec.adapter or ("lora" if recipe.adapter == "lora" else "full")
+    adapter = spec.adapter or recipe.adapter or "full"
+    quantize = (
+        "4bit" if (recipe.load_in_4bit or adapter == "qlora") else "8bit" if recipe.load_in_8bit else None
+    )
+    if adapter == "full":
+        quantize = None  # a stage that fine-tunes fully cannot train quantized weights
     if stage == "cpt":
         merge, save = spec.merge, "merged" if spec.merge else "adapter"
     else:
@@ -72,6 +78,7 @@ def stage_settings(recipe: Recipe, stage: str, *, max_steps: int | None = None) 
         output_dir=str(Path(recipe.output_dir) / stage),
         sequence_len=pick("sequence_len"),
         adapter=adapter,
+        quantize=quantize,
         lora_r=pick("lora_r"),
         lora_alpha=pick("lora_alpha"),
         lora_dropout=pick("lora_dropout"),

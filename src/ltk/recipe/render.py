@@ -3,7 +3,8 @@ re-rendering a committed recipe is byte-for-byte identical (a test checks every 
 
 from __future__ import annotations
 
-import math
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -40,19 +41,12 @@ SFT_LORA_R = 16
 SFT_LORA_ALPHA = 32
 
 
-def cpt_max_steps(token_budget: int, english_ratio: float, tokens_per_step: int) -> int:
-    """Steps that see the langpack's target-token budget once, with the English share on top."""
-    total = token_budget / (1.0 - english_ratio)
-    return max(1, math.ceil(total / tokens_per_step))
-
-
 def build_recipe(pack: Langpack, build_root: Path, *, base_model: str | None = None) -> Recipe:
     """The recipe model for a langpack (validated, nothing written); ``build_root`` as in build-langpack."""
     spec = pack.spec
     lang_dir = BuildLayout(Path(build_root), pack.code).posix()  # recipes use / on every system
     corpus = lang_dir / "corpus"
     tier = default_tier(spec.instructions.tiers)
-    tokens_per_step = CPT_SEQUENCE_LEN * CPT_MICRO_BATCH * CPT_GRAD_ACCUM
     ltk_block = LtkBlock(
         langpack=pack.code,
         langpack_version=spec.version,
@@ -100,7 +94,7 @@ def build_recipe(pack: Langpack, build_root: Path, *, base_model: str | None = N
         learning_rate=CPT_LEARNING_RATE,
         micro_batch_size=CPT_MICRO_BATCH,
         gradient_accumulation_steps=CPT_GRAD_ACCUM,
-        max_steps=cpt_max_steps(spec.corpus.token_budget, spec.english.ratio, tokens_per_step),
+        num_epochs=1.0,  # the built corpus is the budget: once over it (steps follow at train time)
         output_dir=f"runs/{pack.code}",
         ltk=ltk_block,
     )
@@ -119,13 +113,16 @@ _SECTIONS: list[tuple[str, tuple[str, ...]]] = [
             "sample_packing",
             "pad_to_sequence_len",
             "chat_template",
+            "chat_template_jinja",
             "eot_tokens",
         ),
     ),
     (
-        "Adapter (null = full fine-tuning)",
+        "Adapter (null = full fine-tuning; qlora = LoRA on a 4-bit base)",
         (
             "adapter",
+            "load_in_4bit",
+            "load_in_8bit",
             "lora_r",
             "lora_alpha",
             "lora_dropout",
@@ -203,10 +200,32 @@ def recipe_header(pack: Langpack, recipe_path: PurePosixPath) -> str:
         f"{pack.code!r} version {spec.version} by ltk {__version__}.\n"
         f"# Run it:      ltk train {recipe_path}\n"
         f"#   or:        ltk train {recipe_path} --backend axolotl   (needs tools/setup_axolotl.sh)\n"
-        f"# Re-render:   ltk build-langpack {pack.code} --stage recipe   (generated file: edit the langpack)\n"
+        f"# Re-render:   ltk build-langpack {pack.code} --stage recipe   (keeps this file if you edited it;\n"
+        "#              add --overwrite-recipe to replace your edits)\n"
+        "# Steps follow at train time from the built corpus, the number of processes and num_epochs\n"
+        "# (`ltk train RECIPE --dry-run` shows tokens, epochs, steps and a memory plan).\n"
         "# Top-level keys are Axolotl's and describe stage 1 (continual pretraining); `ltk:` holds the\n"
         "# language, both stages (cpt -> sft), the English mix, evaluation and the vocabulary policy.\n"
     )
+
+
+# The last line of a rendered recipe: the sha256 of everything above it. A file whose text no longer
+# matches its stamp was edited by someone, and re-rendering keeps it.
+STAMP_PREFIX = "# ltk-rendered sha256:"
+
+
+def stamp(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return f"{text}{STAMP_PREFIX} {digest} (edit freely: a re-render keeps an edited recipe)\n"
+
+
+def is_edited(text: str) -> bool:
+    """True when a recipe's text differs from what was rendered (its stamp), or it has no stamp."""
+    body, sep, last = text.rstrip("\n").rpartition("\n")
+    if not sep or not last.startswith(STAMP_PREFIX):
+        return True
+    digest = last[len(STAMP_PREFIX) :].split()[0]
+    return hashlib.sha256((body + "\n").encode("utf-8")).hexdigest() != digest
 
 
 def render_recipe(
@@ -215,12 +234,40 @@ def render_recipe(
     """The recipe text for a langpack (what :func:`write_recipe` writes)."""
     recipe = build_recipe(pack, build_root, base_model=base_model)
     recipe_path = PurePosixPath(Path(recipes_dir).as_posix()) / f"{pack.code}.yml"
-    return recipe_to_yaml(recipe, recipe_header(pack, recipe_path))
+    return stamp(recipe_to_yaml(recipe, recipe_header(pack, recipe_path)))
+
+
+@dataclass(frozen=True)
+class RecipeWrite:
+    path: Path
+    status: str  # written | unchanged | kept (edited by the user)
+    rendered: Path | None = None  # where the fresh render went when the file was kept
+
+    @property
+    def kept(self) -> bool:
+        return self.status == "kept"
 
 
 def write_recipe(
-    pack: Langpack, build_root: Path, recipes_dir: Path, *, base_model: str | None = None
-) -> Path:
-    """Write ``<recipes_dir>/<code>.yml`` atomically and return its path. Build outputs need not exist."""
+    pack: Langpack,
+    build_root: Path,
+    recipes_dir: Path,
+    *,
+    base_model: str | None = None,
+    overwrite: bool = False,
+) -> RecipeWrite:
+    """Write ``<recipes_dir>/<code>.yml`` atomically. Build outputs need not exist.
+
+    A recipe the user edited is never overwritten (unless ``overwrite``): it is kept, and the fresh
+    render goes next to it as ``<code>.rendered.yml`` to compare with.
+    """
+    path = Path(recipes_dir) / f"{pack.code}.yml"
     text = render_recipe(pack, build_root, recipes_dir, base_model=base_model)
-    return atomic_write_text(Path(recipes_dir) / f"{pack.code}.yml", text)
+    if path.is_file() and not overwrite:
+        current = path.read_text(encoding="utf-8")
+        if current == text:
+            return RecipeWrite(path, "unchanged")
+        if is_edited(current):
+            rendered = atomic_write_text(path.with_name(f"{pack.code}.rendered.yml"), text)
+            return RecipeWrite(path, "kept", rendered)
+    return RecipeWrite(atomic_write_text(path, text), "written")

@@ -11,13 +11,17 @@ imports it inside Axolotl's own environment.
 
 from __future__ import annotations
 
+import difflib
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ltk.validation import Strict
 
 PLUGIN_CLASS = "ltk_axolotl.LtkPlugin"
+# Axolotl's chat_template names ltk implements (ltk/data/chat_templates holds the shipped ones).
+CHAT_TEMPLATES = ("tokenizer_default", "chatml", "llama2", "llama3", "qwen3", "gemma3", "jinja")
+SAVE_DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 # ------------------------------------------------------------------------------------------- Axolotl side
@@ -46,7 +50,9 @@ class StageOverrides(Strict):
     num_epochs: float | None = Field(default=None, gt=0)
     max_steps: int | None = Field(default=None, gt=0, description="Overrides num_epochs when set.")
     sequence_len: int | None = Field(default=None, gt=0)
-    adapter: Literal["lora", "full"] | None = Field(default=None, description="lora, or full fine-tuning.")
+    adapter: Literal["lora", "qlora", "full"] | None = Field(
+        default=None, description="lora, qlora (LoRA on a 4-bit base) or full fine-tuning."
+    )
     lora_r: int | None = Field(default=None, gt=0)
     lora_alpha: int | None = Field(default=None, gt=0)
     lora_dropout: float | None = Field(default=None, ge=0, lt=1)
@@ -126,6 +132,9 @@ class LtkBlock(Strict):
     stages: Stages
     eval: EvalSettings = Field(default_factory=EvalSettings)
     vocabulary: Vocabulary = Field(default_factory=Vocabulary)
+    save_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="dtype of merged/full models saved by each stage; auto: the base's dtype."
+    )
 
 
 # ------------------------------------------------------------------------------------------- the recipe
@@ -143,10 +152,22 @@ class Recipe(Strict):
     sequence_len: int = Field(default=1024, gt=0)
     sample_packing: bool = True
     pad_to_sequence_len: bool = True
-    chat_template: str | None = None
-    eot_tokens: list[str] | None = None
+    chat_template: str | None = Field(
+        default=None,
+        description="SFT chat format: tokenizer_default (the base's own; ChatML if it has none), chatml, llama2, "
+        "llama3, qwen3, gemma3, or jinja with chat_template_jinja.",
+    )
+    chat_template_jinja: str | None = Field(default=None, description="A .jinja file or the template text.")
+    eot_tokens: list[str] | None = Field(
+        default=None,
+        description="End-of-turn tokens to train and stop on (default: detected from the template).",
+    )
 
-    adapter: Literal["lora"] | None = Field(default="lora", description="lora, or null for full fine-tuning.")
+    adapter: Literal["lora", "qlora"] | None = Field(
+        default="lora", description="lora, qlora (LoRA on a 4-bit base, needs load_in_4bit) or null for full."
+    )
+    load_in_4bit: bool = Field(default=False, description="Frozen base weights in 4-bit NF4 (bitsandbytes).")
+    load_in_8bit: bool = Field(default=False, description="Frozen base weights in 8-bit (bitsandbytes).")
     lora_r: int = Field(default=64, gt=0)
     lora_alpha: int = Field(default=128, gt=0)
     lora_dropout: float = Field(default=0.0, ge=0, lt=1)
@@ -176,10 +197,11 @@ class Recipe(Strict):
     save_total_limit: int | None = Field(default=2, gt=0)
     seed: int = 0
 
-    bf16: bool | Literal["auto"] = Field(
+    bf16: bool | Literal["auto", "full"] = Field(
         default="auto",
-        description="bf16 autocast (weights and optimizer stay fp32). auto: on GPUs with bf16 and on CPUs with "
-        "native bf16 matmuls (AMX, AVX512-BF16), where a step runs ~1.5-1.9x faster than fp32; else fp32.",
+        description="bf16 autocast with fp32 master weights (full: pure bf16 weights and optimizer state). auto: on "
+        "GPUs with bf16 and on CPUs with native bf16 matmuls (AMX, AVX512-BF16); else fp32. Frozen LoRA base "
+        "weights are loaded in bf16 on GPUs whenever bf16 is on.",
     )
     fp16: bool = False
     tf32: bool = False
@@ -199,12 +221,33 @@ class Recipe(Strict):
 
     ltk: LtkBlock
 
+    @field_validator("chat_template")
+    @classmethod
+    def _known_template(cls, value: str | None) -> str | None:
+        if value is not None and value not in CHAT_TEMPLATES:
+            close = difflib.get_close_matches(value, CHAT_TEMPLATES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"unknown chat template {value!r}: {hint}use one of {', '.join(CHAT_TEMPLATES)}")
+        return value
+
     @model_validator(mode="after")
     def _plugin_listed(self) -> Recipe:
         if PLUGIN_CLASS not in self.plugins:
             raise ValueError(f"plugins must list {PLUGIN_CLASS} (it validates the ltk: block under Axolotl)")
-        if self.bf16 is True and self.fp16:
-            raise ValueError("bf16 and fp16 cannot both be true")
+        if self.bf16 in (True, "full") and self.fp16:
+            raise ValueError("bf16 and fp16 cannot both be on")
+        if self.chat_template == "jinja" and not self.chat_template_jinja:
+            raise ValueError(
+                "chat_template: jinja needs chat_template_jinja (a .jinja file or the template text)"
+            )
+        if self.load_in_4bit and self.load_in_8bit:
+            raise ValueError("load_in_4bit and load_in_8bit cannot both be true")
+        if self.adapter == "qlora" and not self.load_in_4bit:
+            raise ValueError("adapter: qlora needs load_in_4bit: true (as in Axolotl)")
+        if (self.load_in_4bit or self.load_in_8bit) and self.adapter is None:
+            raise ValueError(
+                "load_in_4bit/load_in_8bit train adapters on frozen quantized weights: set adapter"
+            )
         return self
 
 

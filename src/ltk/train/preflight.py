@@ -69,7 +69,10 @@ def check_inputs(
         *check_base_model(recipe, recipe_file, stages, base_model, facts),
         *check_stage_order(recipe, recipe_file, stages, backend),
         *check_outputs(recipe, recipe_file, stages, resume),
+        *check_quantization_here(recipe_file, stages),
     ]
+    if not problems:  # the data and the base are there: render the SFT data with the chosen template
+        problems += check_chat_format(recipe, recipe_file, stages, base_model, backend)
     if problems:
         raise ValidationError(problems)
     return facts
@@ -245,3 +248,65 @@ def check_sharding_device(recipe: Recipe, recipe_file: str) -> None:
             for key, value in asked
         ]
     )
+
+
+def check_quantization_here(recipe_file: str, stages: list[StageSettings]) -> list[Problem]:
+    """4-bit/8-bit base weights need a bitsandbytes that runs on this machine."""
+    from ltk.train.weights import check_quantization
+
+    problems = []
+    for s in stages:
+        why = check_quantization(s)
+        if why:
+            key = (
+                "adapter"
+                if s.adapter == "qlora"
+                else "load_in_4bit"
+                if s.quantize == "4bit"
+                else "load_in_8bit"
+            )
+            problems.append(
+                Problem(
+                    recipe_file,
+                    key,
+                    f"stage {s.stage} loads the base in {s.quantize}, but {why}",
+                    s.adapter,
+                    "install bitsandbytes where it runs (pip install 'ltk[quant]'), or use adapter: lora "
+                    "without load_in_4bit/load_in_8bit",
+                )
+            )
+            break
+    return problems
+
+
+def check_chat_format(
+    recipe: Recipe, recipe_file: str, stages: list[StageSettings], base_model: str, backend: str
+) -> list[Problem]:
+    """Every SFT example renders with the chosen template before anything trains (a template that rejects
+    the data's roles fails here, naming the example)."""
+    sft = [s for s in stages if s.stage == "sft"]
+    if not sft or backend != "trl":
+        return []
+    from ltk.errors import UsageError
+    from ltk.train.chat import chat_format, check_renders
+    from ltk.train.data import load_messages
+
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(base_model, trust_remote_code=recipe.trust_remote_code)
+        fmt = chat_format(tokenizer, recipe.chat_template, recipe.chat_template_jinja, recipe.eot_tokens)
+        check_renders(tokenizer, fmt, load_messages(sft[0].data)["messages"], sft[0].data)
+    except UsageError as exc:
+        key = "chat_template_jinja" if recipe.chat_template == "jinja" else "chat_template"
+        return [Problem(recipe_file, key, str(exc).split("\n")[0], recipe.chat_template, _fix_line(str(exc)))]
+    except OSError:
+        return []  # the tokenizer is not local: the stage reports it when it loads the model
+    return []
+
+
+def _fix_line(message: str) -> str:
+    for line in message.splitlines():
+        if line.strip().startswith("fix:"):
+            return line.strip()[4:].strip()
+    return "see the message above"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ltk.errors import LtkError
+from ltk.errors import UsageError
 from ltk.hardware import cpu_has_native_bf16
 from ltk.io import json_text, library_versions, replace_dir, sha256_file, temp_sibling
 from ltk.recipe.load import StageSettings
@@ -74,6 +74,8 @@ def resolve_bf16(recipe: Recipe) -> bool:
     """
     import torch
 
+    if recipe.bf16 == "full":
+        return True
     if isinstance(recipe.bf16, bool):
         return recipe.bf16
     if recipe.fp16:  # the user asked for fp16 autocast: auto does not add bf16 to it
@@ -152,8 +154,12 @@ def lora_config(s: StageSettings, model_config: Any, *, new_token_ids: list[int]
     kwargs: dict[str, Any] = {}
     whole_embeddings = "embed_tokens" in (s.lora_modules_to_save or [])
     if new_token_ids and not whole_embeddings:
-        # Embeddings otherwise frozen: train only the new rows (PEFT keeps tied input/output rows tied).
-        kwargs["trainable_token_indices"] = {"embed_tokens": list(new_token_ids)}
+        # Embeddings otherwise frozen: train only the new rows (PEFT keeps tied input/output rows tied; an
+        # untied output layer needs its own rows trained, or the model could never predict the new tokens).
+        rows = {"embed_tokens": list(new_token_ids)}
+        if not getattr(model_config, "tie_word_embeddings", False):
+            rows["lm_head"] = list(new_token_ids)
+        kwargs["trainable_token_indices"] = rows
     elif s.lora_modules_to_save:
         # Whole matrices, new rows included: an extended vocabulary trains what a kept one would.
         kwargs["modules_to_save"] = list(s.lora_modules_to_save)
@@ -169,18 +175,19 @@ def lora_config(s: StageSettings, model_config: Any, *, new_token_ids: list[int]
     )
 
 
-def load_model(path: str, recipe: Recipe) -> Any:
-    from transformers import AutoModelForCausalLM
+def weights_plan(recipe: Recipe, s: StageSettings) -> Any:
+    import torch
 
-    try:
-        return AutoModelForCausalLM.from_pretrained(
-            path,
-            dtype="float32",  # master weights in fp32; bf16/fp16 come from autocast when enabled
-            attn_implementation=recipe.attn_implementation,
-            trust_remote_code=recipe.trust_remote_code,
-        )
-    except OSError as exc:
-        raise LtkError(f"cannot load model {path!r}: {exc}") from None
+    from ltk.train.weights import plan_weights
+
+    return plan_weights(recipe, s, cuda=torch.cuda.is_available(), bf16=resolve_bf16(recipe))
+
+
+def load_model(path: str, recipe: Recipe, s: StageSettings) -> Any:
+    """The stage's model: fp32 master weights, bf16 frozen weights (LoRA on GPUs) or quantized (qlora)."""
+    from ltk.train.weights import load_for_stage
+
+    return load_for_stage(path, recipe, weights_plan(recipe, s))
 
 
 def load_tokenizer(path: str, recipe: Recipe) -> Any:
@@ -225,25 +232,61 @@ def make_trainer(trainer_cls: Any, **kwargs: Any) -> Any:
     return use_ltk_progress(trainer_cls(**kwargs))
 
 
-def save_final(trainer: Any, tokenizer: Any, s: StageSettings, ctx: RunContext, meta: dict[str, Any]) -> Path:
-    """Write ``<stage>/final`` atomically on the main process (merged weights or the adapter)."""
+def save_final(
+    trainer: Any,
+    tokenizer: Any,
+    s: StageSettings,
+    ctx: RunContext,
+    meta: dict[str, Any],
+    *,
+    base_path: str,
+    eos_ids: list[int] | None = None,
+) -> Path:
+    """Write ``<stage>/final`` atomically on the main process (merged weights or the adapter).
+
+    Merged and full models are saved in the base's dtype (``ltk.save_dtype``); a quantized base gets the
+    adapter merged into a full-precision copy. ``eos_ids`` (the end-of-turn ids after SFT) go into
+    ``generation_config.json`` so that generation stops where the model learnt to end a turn.
+    """
+    import torch
+
+    from ltk.train.weights import dtypes_by_role, merged_full_precision, save_dtype
+
     out = Path(s.output_dir) / "final"
     if trainer.is_world_process_zero():
         tmp = temp_sibling(out)
         shutil.rmtree(tmp, ignore_errors=True)
         model = trainer.model
+        weights = dtypes_by_role(model)
         is_peft = hasattr(model, "peft_config")
-        if is_peft and s.save == "merged":
+        dtype = save_dtype(ctx.recipe, base_path)
+        if is_peft and s.save == "merged" and s.quantize:
+            adapter_tmp = temp_sibling(out.with_name("adapter"))
+            model.save_pretrained(adapter_tmp)
+            model = merged_full_precision(adapter_tmp, base_path, ctx.recipe, dtype, len(tokenizer))
+            shutil.rmtree(adapter_tmp, ignore_errors=True)
+            saved_as = "merged"
+        elif is_peft and s.save == "merged":
             model = model.merge_and_unload()
             saved_as = "merged"
         else:
             saved_as = "adapter" if is_peft else "full"
+        if saved_as != "adapter":
+            model = model.to(getattr(torch, dtype))
+        if eos_ids:
+            model.generation_config.eos_token_id = eos_ids if len(eos_ids) > 1 else eos_ids[0]
+            if model.generation_config.pad_token_id is None:
+                model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp)
+        if eos_ids and saved_as == "adapter":
+            model.generation_config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         record = {
             "stage": s.stage,
             "saved_as": saved_as,
+            "saved_dtype": None if saved_as == "adapter" else dtype,
+            "weights_in_training": weights,
             "settings": s.as_dict(),
             "recipe": ctx.recipe_file,
             "langpack": ctx.recipe.ltk.langpack,
@@ -254,7 +297,7 @@ def save_final(trainer: Any, tokenizer: Any, s: StageSettings, ctx: RunContext, 
             "distributed": str(trainer.accelerator.distributed_type.value),
             "precision": precision(ctx.recipe),
             "versions": library_versions(
-                "ltk", "torch", "transformers", "trl", "peft", "datasets", "accelerate"
+                "ltk", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "bitsandbytes"
             ),
             "files": {str(p.relative_to(tmp)): sha256_file(p) for p in files},
             **meta,
@@ -307,6 +350,13 @@ def prepare_vocabulary(ctx: RunContext, corpus_files: list[Path]) -> tuple[str, 
 
 
 # ------------------------------------------------------------------------------------------- stage 1
+def _peft_ready(trainer: Any) -> None:
+    """Trained parameters in fp32 even on a bf16 frozen base (see :func:`ltk.train.weights.upcast_trainable`)."""
+    from ltk.train.weights import upcast_trainable
+
+    upcast_trainable(trainer.model)
+
+
 def run_cpt(ctx: RunContext, s: StageSettings) -> Path:
     from accelerate import PartialState
 
@@ -318,7 +368,7 @@ def run_cpt(ctx: RunContext, s: StageSettings) -> Path:
     files = parquet_files(s.data)
     tok_path, new_ids = prepare_vocabulary(ctx, files)
     tokenizer = load_tokenizer(tok_path, recipe)
-    model = load_model(ctx.base_model, recipe)
+    model = load_model(ctx.base_model, recipe, s)
     if new_ids:
         from ltk.train.vocab import init_new_embeddings
 
@@ -326,6 +376,9 @@ def run_cpt(ctx: RunContext, s: StageSettings) -> Path:
     with PartialState().main_process_first():
         dataset = load_corpus(recipe, files)
         packed = tokenize_and_pack(dataset, tokenizer, s.sequence_len)
+    from ltk.train.budget import plan_steps
+
+    budget = plan_steps(recipe, s, packed_rows=len(packed), world_size=_world_size())
     args = training_args(
         ctx,
         s,
@@ -333,7 +386,7 @@ def run_cpt(ctx: RunContext, s: StageSettings) -> Path:
         padding_free=False,
         dataset_kwargs={"skip_prepare_dataset": True},
     )
-    peft_config = lora_config(s, model.config, new_token_ids=new_ids) if s.adapter == "lora" else None
+    peft_config = lora_config(s, model.config, new_token_ids=new_ids) if s.adapter != "full" else None
     trace = Path(s.output_dir) / "trace" if ctx.trace_batches else None
     trainer = make_trainer(
         trainer_class(plain_loss=bool(new_ids)),
@@ -345,62 +398,101 @@ def run_cpt(ctx: RunContext, s: StageSettings) -> Path:
         peft_config=peft_config,
         callbacks=_callbacks(ctx, s),
     )
+    _peft_ready(trainer)
     info = _train(trainer, s, ctx)
     meta = {
         "base_model": ctx.base_model,
         "documents": len(dataset),
         "packed_rows": len(packed),
+        "budget": budget.as_dict(),
+        "weights": weights_plan(recipe, s).describe(),
         "new_token_ids": len(new_ids),
         "tokenizer": tok_path,
         **info,
     }
-    return save_final(trainer, tokenizer, s, ctx, meta)
+    return save_final(trainer, tokenizer, s, ctx, meta, base_path=ctx.base_model)
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 # ------------------------------------------------------------------------------------------- stage 2
-def _start_of_sft(ctx: RunContext, s: StageSettings) -> tuple[Any, Any, bool, str]:
-    """Model, tokenizer, whether the model already carries a trainable adapter, and where it came from."""
+def _start_of_sft(ctx: RunContext, s: StageSettings) -> tuple[Any, Any, bool, str, str]:
+    """Model, tokenizer, whether the model already carries a trainable adapter, where it came from, and
+    the full-precision weights under it (for saving)."""
     recipe = ctx.recipe
     if recipe.ltk.stages.sft.start_from == "base":
         return (
-            load_model(ctx.base_model, recipe),
+            load_model(ctx.base_model, recipe, s),
             load_tokenizer(ctx.base_model, recipe),
             False,
+            ctx.base_model,
             ctx.base_model,
         )
     cpt_final = Path(recipe.output_dir) / "cpt" / "final"
     record = json.loads((cpt_final / STAGE_FILE).read_text())
     tokenizer = load_tokenizer(str(cpt_final), recipe)
     if record["saved_as"] in ("merged", "full"):
-        return load_model(str(cpt_final), recipe), tokenizer, False, str(cpt_final)
+        return load_model(str(cpt_final), recipe, s), tokenizer, False, str(cpt_final), str(cpt_final)
     # Stage 1 kept its adapter: load the base (resized if the vocabulary grew) and train that adapter on.
     from peft import PeftModel
 
-    model = load_model(ctx.base_model, recipe)
+    model = load_model(ctx.base_model, recipe, s)
     if len(tokenizer) != model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     model = PeftModel.from_pretrained(model, str(cpt_final), is_trainable=True)
-    return model, tokenizer, True, f"{ctx.base_model} + adapter {cpt_final}"
+    return model, tokenizer, True, f"{ctx.base_model} + adapter {cpt_final}", ctx.base_model
+
+
+def sft_dataset(tokenizer: Any, fmt: Any, conversations: list[list[dict]], max_length: int) -> Any:
+    """Tokenized conversations with role-masked labels (see :mod:`ltk.train.chat`)."""
+    import datasets
+
+    from ltk.train.chat import tokenize_conversation
+
+    rows = [tokenize_conversation(tokenizer, fmt, m, max_length) for m in conversations]
+    return datasets.Dataset.from_dict(
+        {"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]}
+    )
 
 
 def run_sft(ctx: RunContext, s: StageSettings) -> Path:
-    from ltk.train.chat import ensure_training_template
+    from ltk.train.chat import add_format_tokens, chat_format, check_renders, eot_token_ids
     from ltk.train.data import load_messages
 
-    model, tokenizer, has_adapter, started_from = _start_of_sft(ctx, s)
-    template = ensure_training_template(tokenizer)
-    dataset = load_messages(s.data)
+    recipe = ctx.recipe
+    conversations = load_messages(s.data)["messages"]
+    model, tokenizer, has_adapter, started_from, full_weights = _start_of_sft(ctx, s)
+    fmt = chat_format(tokenizer, recipe.chat_template, recipe.chat_template_jinja, recipe.eot_tokens)
+    new_ids = add_format_tokens(tokenizer, fmt)
+    if new_ids:
+        if has_adapter:
+            raise UsageError(
+                f"{ctx.recipe_file}: the {fmt.name} template needs new tokens {fmt.eot_tokens} but stage 1 kept its "
+                "adapter\n    fix: set ltk.stages.cpt.merge: true, or use the base's own template"
+            )
+        from ltk.train.vocab import init_new_embeddings
+
+        old_tokenizer = load_tokenizer(full_weights, recipe)
+        init_new_embeddings(model, old_tokenizer, tokenizer, new_ids)
+    tokenizer.chat_template = fmt.template  # saved with the model: chat and serving use what was trained
+    check_renders(tokenizer, fmt, conversations, s.data)
+    dataset = sft_dataset(tokenizer, fmt, conversations, s.sequence_len)
+    from ltk.train.budget import plan_steps
+
+    budget = plan_steps(recipe, s, packed_rows=len(dataset), world_size=_world_size())
     args = training_args(
         ctx,
         s,
         packing=False,
-        assistant_only_loss=ctx.recipe.ltk.stages.sft.assistant_only_loss,
+        dataset_kwargs={"skip_prepare_dataset": True},  # tokenized above, labels masked by role
         dataset_num_proc=None,
     )
     peft_config = None
-    if s.adapter == "lora" and not has_adapter:
-        peft_config = lora_config(s, model.config)
-    token_rows = any("trainable_tokens" in name for name, _ in model.named_parameters())
+    if s.adapter != "full" and not has_adapter:
+        peft_config = lora_config(s, model.config, new_token_ids=new_ids)
+    token_rows = bool(new_ids) or any("trainable_tokens" in name for name, _ in model.named_parameters())
     trainer = make_trainer(
         trainer_class(plain_loss=token_rows),
         model=model,
@@ -410,6 +502,18 @@ def run_sft(ctx: RunContext, s: StageSettings) -> Path:
         peft_config=peft_config,
         callbacks=_callbacks(ctx, s),
     )
+    _peft_ready(trainer)
     info = _train(trainer, s, ctx)
-    meta = {"started_from": started_from, "examples": len(dataset), "chat_template": template, **info}
-    return save_final(trainer, tokenizer, s, ctx, meta)
+    eos = [i for i in [*eot_token_ids(tokenizer, fmt), tokenizer.eos_token_id] if i is not None]
+    meta = {
+        "started_from": started_from,
+        "examples": len(dataset),
+        "budget": budget.as_dict(),
+        "weights": weights_plan(recipe, s).describe(),
+        **fmt.describe(),
+        "format_tokens_added": len(new_ids),
+        **info,
+    }
+    return save_final(
+        trainer, tokenizer, s, ctx, meta, base_path=full_weights, eos_ids=list(dict.fromkeys(eos))
+    )
