@@ -60,7 +60,7 @@ def test_both_stages_log_loss_and_save(two_stage_run: Path) -> None:
         assert record["files"]["model.safetensors"]  # sha256 of every output file
     sft = json.loads((two_stage_run / "sft" / "final" / "ltk_stage.json").read_text())
     assert sft["started_from"] == str(two_stage_run / "cpt" / "final")
-    assert "generation markers" in sft["chat_template"]
+    assert sft["chat_template"] == "tokenizer_default" and sft["eot_tokens"] == ["<|im_end|>"]
     assert not list(two_stage_run.glob("*/final.tmp-*"))
     assert (two_stage_run / "recipe.yml").is_file()  # the recipe as run, for reports
     for stage in ("cpt", "sft"):  # evaluation callback results
