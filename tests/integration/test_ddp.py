@@ -44,3 +44,48 @@ def test_two_process_gloo_run(tmp_path: Path, tiny_llama_dir: Path) -> None:
     assert sorted(p.name for p in run.iterdir() if p.name.startswith("final")) == ["final"]  # saved once
     logged = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in logged if "loss" in e] == [1, 2, 3]  # logged by rank 0 only
+
+
+@pytest.mark.slow
+def test_two_processes_run_half_the_steps_over_the_same_tokens(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    """No step count in the recipe: one epoch over the built corpus, whatever the number of processes."""
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    write_build(tmp_path, docs=96)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    records = {}
+    for procs in (1, 2):
+        recipe = make_recipe(
+            tmp_path,
+            tiny_llama_dir,
+            name=f"ny-{procs}.yml",
+            max_steps=None,
+            save_steps=1000,
+            output_dir=str(tmp_path / "runs" / f"p{procs}"),
+        )
+        cmd = [
+            torchrun,
+            "--nproc_per_node",
+            str(procs),
+            "--master_port",
+            str(29530 + procs),
+            "-m",
+            "ltk.train",
+        ]
+        proc = subprocess.run(
+            [*cmd, str(recipe), "--stage", "cpt"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        records[procs] = json.loads(
+            (tmp_path / "runs" / f"p{procs}" / "cpt" / "final" / "ltk_stage.json").read_text()
+        )
+    one, two = records[1], records[2]
+    assert one["budget"]["rows"] == two["budget"]["rows"] == one["packed_rows"]  # the same tokens
+    assert one["budget"]["epochs"] == two["budget"]["epochs"] == 1.0
+    rows = one["packed_rows"]
+    assert one["global_step"] == -(-rows // 2) and two["global_step"] == -(-rows // 4)  # micro-batch 2
+    assert abs(two["global_step"] * 2 - one["global_step"]) <= 1  # half the optimizer steps

@@ -286,7 +286,33 @@ def test_dry_run_prints_plan_and_loads_nothing(tmp_path: Path, tiny_llama_dir: P
     assert plan["model_config"]["max_position_embeddings"] == 512
     assert list(plan["data_rows"]["cpt"].values()) == [48]
     assert list(plan["data_rows"]["sft"].values()) == [16]
+    assert plan["chat_format"] == {
+        "chat_template": "tokenizer_default",
+        "source": "the base model's own template",
+        "eot_tokens": ["<|im_end|>"],
+    }
+    sft = plan["plan"]["sft"]
+    assert sft["budget"]["steps"] == 9 and sft["budget"]["steps_from"] == "max_steps"
+    assert "base weights float32" in sft["weights"]
+    memory = plan["plan"]["cpt"]["memory_per_device_gib"]
+    assert (
+        memory["peak_gib"] > memory["weights"] > 0
+        and memory["activations"] > memory["activations_checkpointed"]
+    )
     assert not (tmp_path / "runs").exists()
+
+
+def test_dry_run_steps_follow_the_data_and_the_world_size(
+    tmp_path: Path, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_build(tmp_path)  # 16 examples
+    recipe = make_recipe(tmp_path, tiny_llama_dir, **{"ltk.stages.sft.max_steps": None})
+    one = yaml.safe_load(CliRunner().invoke(main, ["train", str(recipe), "--dry-run"]).output)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    two = yaml.safe_load(CliRunner().invoke(main, ["train", str(recipe), "--dry-run"]).output)
+    # 16 examples, micro-batch 2, 3 epochs: 24 steps on one process, 12 on two (same examples seen)
+    assert one["plan"]["sft"]["budget"]["steps"] == 24 and two["plan"]["sft"]["budget"]["steps"] == 12
+    assert one["plan"]["sft"]["budget"]["epochs"] == two["plan"]["sft"]["budget"]["epochs"] == 3.0
 
 
 def _bad(tmp_path: Path, tiny_llama_dir: Path, *args: str, **overrides) -> str:

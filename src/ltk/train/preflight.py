@@ -72,7 +72,7 @@ def check_inputs(
         *check_quantization_here(recipe_file, stages),
     ]
     if not problems:  # the data and the base are there: render the SFT data with the chosen template
-        problems += check_chat_format(recipe, recipe_file, stages, base_model, backend)
+        problems += check_chat_format(recipe, recipe_file, stages, base_model, backend, facts)
     if problems:
         raise ValidationError(problems)
     return facts
@@ -280,7 +280,12 @@ def check_quantization_here(recipe_file: str, stages: list[StageSettings]) -> li
 
 
 def check_chat_format(
-    recipe: Recipe, recipe_file: str, stages: list[StageSettings], base_model: str, backend: str
+    recipe: Recipe,
+    recipe_file: str,
+    stages: list[StageSettings],
+    base_model: str,
+    backend: str,
+    facts: dict | None = None,
 ) -> list[Problem]:
     """Every SFT example renders with the chosen template before anything trains (a template that rejects
     the data's roles fails here, naming the example)."""
@@ -297,6 +302,8 @@ def check_chat_format(
         tokenizer = AutoTokenizer.from_pretrained(base_model, trust_remote_code=recipe.trust_remote_code)
         fmt = chat_format(tokenizer, recipe.chat_template, recipe.chat_template_jinja, recipe.eot_tokens)
         check_renders(tokenizer, fmt, load_messages(sft[0].data)["messages"], sft[0].data)
+        if facts is not None:
+            facts["chat_format"] = fmt.describe()
     except UsageError as exc:
         key = "chat_template_jinja" if recipe.chat_template == "jinja" else "chat_template"
         return [Problem(recipe_file, key, str(exc).split("\n")[0], recipe.chat_template, _fix_line(str(exc)))]

@@ -70,6 +70,66 @@ def _count_rows(facts: dict) -> dict[str, Any]:
     return counts
 
 
+def _corpus_rows(s: StageSettings, counts: dict[str, int]) -> tuple[int, str]:
+    """Packed rows of stage 1 before tokenizing: from the corpus manifest's token count when there is one
+    (each document + EOS, wrapped into rows of sequence_len), else one row per document."""
+    manifest = Path(s.data).parent / "manifest.json"
+    if manifest.is_file():
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        train = data.get("tokens", {}).get("train", {})
+        tokens = int(train.get("target", 0)) + int(train.get("english", 0))
+        docs = sum(counts.values())
+        if tokens:
+            return max(1, (tokens + docs) // s.sequence_len), "corpus manifest token count (budget tokenizer)"
+    return max(1, sum(counts.values())), "one row per document (no corpus manifest)"
+
+
+def stage_plans(recipe: Recipe, settings: list[StageSettings], facts: dict) -> dict[str, Any]:
+    """Per stage: weights, step budget and the memory plan per device (what --dry-run shows)."""
+    import torch
+
+    from ltk.train.budget import plan_steps
+    from ltk.train.memory import advice, estimate, model_config
+    from ltk.train.stages import resolve_bf16
+    from ltk.train.weights import plan_weights
+
+    rows = _count_rows(facts)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    try:
+        config = model_config(facts["base_model"], recipe.trust_remote_code)
+    except Exception:  # the base is not local: the plan shows what it can without it
+        config = None
+    out: dict[str, Any] = {}
+    for s in settings:
+        if s.stage == "cpt":
+            n, source = _corpus_rows(s, rows.get("cpt", {}))
+        else:
+            n, source = sum(rows.get("sft", {}).values()) or 1, "examples in the tier"
+        budget = plan_steps(recipe, s, packed_rows=n, world_size=world)
+        weights = plan_weights(recipe, s, cuda=cuda, bf16=resolve_bf16(recipe))
+        entry: dict[str, Any] = {
+            "weights": weights.describe(),
+            "budget": {**budget.as_dict(), "rows_from": source},
+        }
+        if config is not None:
+            mem = {
+                ckpt: estimate(config, s, weights, gradient_checkpointing=ckpt, cuda=cuda)
+                for ckpt in (False, True)
+            }
+            chosen = mem[recipe.gradient_checkpointing]
+            entry["memory_per_device_gib"] = {
+                **chosen.as_dict(),
+                "peak_without_checkpointing_gib": round(mem[False].peak / 1024**3, 3),
+                "peak_with_checkpointing_gib": round(mem[True].peak / 1024**3, 3),
+            }
+            tips = advice(chosen, s)
+            if tips:
+                entry["does_not_fit_try"] = tips
+        out[s.stage] = entry
+    return out
+
+
 def describe_plan(recipe: Recipe, settings: list[StageSettings], facts: dict, backend: str) -> str:
     from ltk.train.stages import precision
 
@@ -85,6 +145,8 @@ def describe_plan(recipe: Recipe, settings: list[StageSettings], facts: dict, ba
         "vocabulary": recipe.ltk.vocabulary.model_dump(mode="json"),
         "stages": {s.stage: s.as_dict() for s in settings},
         "data_rows": _count_rows(facts),
+        "chat_format": facts.get("chat_format"),
+        "plan": stage_plans(recipe, settings, facts),
     }
     return yaml.safe_dump(plan, sort_keys=False, width=110)
 
