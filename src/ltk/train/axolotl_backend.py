@@ -53,8 +53,16 @@ def _cpu_only() -> bool:
         return True
 
 
-def stage_config(recipe: Recipe, s: StageSettings, *, base_model: str, resume: bool) -> dict[str, Any]:
-    """The Axolotl config for one stage (a plain dict, written as YAML)."""
+def stage_config(
+    recipe: Recipe,
+    s: StageSettings,
+    *,
+    base_model: str,
+    resume: bool,
+    eot_tokens: list[str] | None = None,
+) -> dict[str, Any]:
+    """The Axolotl config for one stage (a plain dict, written as YAML). ``eot_tokens``: the end-of-turn
+    tokens ltk detected from the template (Axolotl needs them when they differ from the EOS)."""
     cfg = recipe.model_dump(mode="json")
     cfg = {k: v for k, v in cfg.items() if v is not None or k == "adapter"}
     out = Path(s.output_dir)
@@ -64,7 +72,9 @@ def stage_config(recipe: Recipe, s: StageSettings, *, base_model: str, resume: b
             "output_dir": str(out),
             "dataset_prepared_path": str(out / "prepared"),
             "sequence_len": s.sequence_len,
-            "adapter": "lora" if s.adapter == "lora" else None,
+            "adapter": None if s.adapter == "full" else s.adapter,
+            "load_in_4bit": s.quantize == "4bit",
+            "load_in_8bit": s.quantize == "8bit",
             "lora_r": s.lora_r,
             "lora_alpha": s.lora_alpha,
             "lora_dropout": s.lora_dropout,
@@ -89,8 +99,8 @@ def stage_config(recipe: Recipe, s: StageSettings, *, base_model: str, resume: b
                 "train_on_eos": "turn",
             }
         ]
-        cfg["chat_template"] = "tokenizer_default"
-        cfg["eot_tokens"] = ["<|im_end|>"]
+        cfg["chat_template"] = recipe.chat_template or "tokenizer_default"
+        cfg["eot_tokens"] = list(eot_tokens or recipe.eot_tokens or []) or None
         cfg["sample_packing"] = False
         cfg["pad_to_sequence_len"] = False
     if resume:
@@ -126,21 +136,19 @@ def run_axolotl(
     base_model: str,
     resume: bool,
 ) -> dict[str, Any]:
+    """Each stage through ``axolotl train``; the ltk plugin writes ``<stage>/final`` as ``ltk train`` does."""
     axolotl = find_axolotl()
     env = dict(os.environ)
     # `axolotl train` calls `accelerate` from PATH: put the venv's bin first.
     env["PATH"] = f"{axolotl.parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
     results: dict[str, Any] = {}
-    model_for_next = base_model
     for s in settings:
-        start = model_for_next
+        start = base_model
         if s.stage == "sft" and recipe.ltk.stages.sft.start_from == "cpt":
-            merged = Path(recipe.output_dir) / "cpt" / "merged"
-            start = str(merged) if merged.is_dir() else model_for_next
-        elif s.stage == "sft":
-            start = base_model
-        cfg = stage_config(recipe, s, base_model=start, resume=resume)
+            start = str(Path(recipe.output_dir) / "cpt" / "final")
+        eot = detected_eot(recipe, start) if s.stage == "sft" else None
+        cfg = stage_config(recipe, s, base_model=start, resume=resume, eot_tokens=eot)
         out = Path(s.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         cfg_file = out / "axolotl.yml"
@@ -150,18 +158,104 @@ def run_axolotl(
             + yaml.safe_dump(cfg, sort_keys=False, width=110),
         )
         _run([str(axolotl), "train", str(cfg_file)], env)
-        result = out
-        if cfg.get("adapter") == "lora" and s.merge:
-            _run([str(axolotl), "merge-lora", str(cfg_file), f"--lora-model-dir={out}"], env)
-            result = out / "merged"
-            if s.stage == "cpt":
-                # `merge-lora` writes <output_dir>/merged; keep it where stage 2 looks for it.
-                target = Path(recipe.output_dir) / "cpt" / "merged"
-                if result != target and result.is_dir():
-                    shutil.rmtree(target, ignore_errors=True)
-                    shutil.move(str(result), target)
-                    result = target
-            model_for_next = str(result)
-        results[s.stage] = str(result)
-        log.info(f"{s.stage} (axolotl): saved to {result}")
+        final = out / "final"
+        if not (final / STAGE_FILE).is_file():
+            raise LtkError(
+                f"{s.stage} (axolotl): finished without {final} (is the ltk plugin in the recipe?)"
+            )
+        results[s.stage] = str(final)
+        log.info(f"{s.stage} (axolotl): saved to {final}")
     return results
+
+
+# ------------------------------------------------------------------- what the plugin does under Axolotl
+STAGE_FILE = "ltk_stage.json"
+
+
+def stage_of(output_dir: Path) -> str:
+    return output_dir.name if output_dir.name in ("cpt", "sft") else "cpt"
+
+
+def finalize_stage(
+    output_dir: Path, *, base_model: str, merge: bool, stage: str, recipe_file: str | None
+) -> Path:
+    """``<stage>/final`` from what Axolotl saved in ``output_dir``: the adapter merged into a full-precision
+    copy of the base (or the adapter itself, or the full model), the tokenizer, and ``ltk_stage.json``:
+    the same layout ``ltk train`` writes, so stage 2, eval and reports read either backend's output."""
+    from ltk.io import json_text, library_versions, replace_dir, sha256_file, temp_sibling
+
+    final = output_dir / "final"
+    tmp = temp_sibling(final)
+    shutil.rmtree(tmp, ignore_errors=True)
+    is_adapter = (output_dir / "adapter_config.json").is_file()
+    if is_adapter and merge:
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from ltk.train.weights import base_dtype
+
+        dtype = base_dtype(base_model)
+        model = AutoModelForCausalLM.from_pretrained(base_model, dtype=getattr(torch, dtype))
+        tokenizer = AutoTokenizer.from_pretrained(output_dir)
+        if model.get_input_embeddings().weight.shape[0] != len(tokenizer):
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        model = PeftModel.from_pretrained(model, str(output_dir)).merge_and_unload()
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        saved_as = "merged"
+    else:
+        tmp.mkdir(parents=True)
+        for f in output_dir.iterdir():
+            if f.is_file() and not f.name.endswith((".yml", ".yaml")):
+                shutil.copy2(f, tmp / f.name)
+        saved_as = "adapter" if is_adapter else "full"
+    files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    record = {
+        "stage": stage,
+        "saved_as": saved_as,
+        "backend": "axolotl",
+        "base_model": base_model,
+        "recipe": recipe_file,
+        "versions": library_versions("ltk", "axolotl", "torch", "transformers", "trl", "peft"),
+        "files": {str(p.relative_to(tmp)): sha256_file(p) for p in files},
+    }
+    (tmp / STAGE_FILE).write_text(json_text(record), encoding="utf-8")
+    replace_dir(tmp, final)
+    return final
+
+
+def write_next_stage(recipe_file: str, run_dir: Path, *, cpt_final: Path) -> Path | None:
+    """After stage 1 under plain ``axolotl train RECIPE``: ``<run>/sft/axolotl.yml`` (stage 2 from stage 1's
+    result, the tier's messages in the base's chat template) and the command that runs it."""
+    from ltk.recipe.load import load_recipe, stage_settings
+
+    recipe = load_recipe(recipe_file)
+    if not recipe.ltk.stages.sft.enabled:
+        return None
+    recipe = recipe.model_copy(update={"output_dir": str(run_dir)})
+    s = stage_settings(recipe, "sft")
+    start = str(cpt_final) if recipe.ltk.stages.sft.start_from == "cpt" else str(recipe.base_model)
+    cfg = stage_config(recipe, s, base_model=start, resume=False, eot_tokens=detected_eot(recipe, start))
+    out = Path(s.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(
+        out / "axolotl.yml",
+        f"# Stage 2 (sft) of {recipe_file}, written by the ltk plugin when stage 1 finished.\n"
+        f"# Run it: axolotl train {out / 'axolotl.yml'}\n" + yaml.safe_dump(cfg, sort_keys=False, width=110),
+    )
+
+
+def detected_eot(recipe: Recipe, model: str) -> list[str] | None:
+    """The end-of-turn tokens of the recipe's chat format for this model's tokenizer (None if unknown)."""
+    if recipe.eot_tokens:
+        return list(recipe.eot_tokens)
+    try:
+        from transformers import AutoTokenizer
+
+        from ltk.train.chat import chat_format
+
+        tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=recipe.trust_remote_code)
+        return list(chat_format(tokenizer, recipe.chat_template, recipe.chat_template_jinja, None).eot_tokens)
+    except (OSError, ValueError):
+        return None

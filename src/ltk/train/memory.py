@@ -17,9 +17,7 @@ which the plan adds as a fixed overhead.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 GIB = 1024**3
@@ -171,7 +169,3 @@ def model_config(path: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoConfig
 
     return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-
-
-def read_config_json(path: str) -> dict:
-    return json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
