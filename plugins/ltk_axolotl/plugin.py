@@ -26,6 +26,12 @@ def ltk_block(cfg: Any) -> LtkBlock | None:
     return LtkBlock.model_validate(dict(block) if not isinstance(block, dict) else block)
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class LtkPlugin(BasePlugin):
     """ltk's Axolotl plugin (see the package docstring)."""
 
@@ -42,6 +48,8 @@ class LtkPlugin(BasePlugin):
 
             cfg["base_model"] = resolve_model(base)
             LOG.info("ltk: %s is %s", base, cfg["base_model"])
+        if cfg.get("bf16") == "auto" and not _cuda():
+            cfg["bf16"] = False  # ltk's auto: bf16 where it runs natively; Axolotl's CPU path wants false
         out = Path(str(cfg.get("output_dir") or "."))
         if out.name not in ("cpt", "sft"):
             # A recipe's output_dir is the run folder; ltk's stage 1 lives in <run>/cpt.

@@ -4,6 +4,7 @@ The venv is created by tools/setup_axolotl.sh when missing (about 4 minutes and 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -62,8 +63,10 @@ def test_recipe_runs_through_axolotl_with_the_ltk_plugin(
     )
     results = train_recipe(recipe, stage="cpt", backend="axolotl")
     run = tmp_path / "runs" / "ny" / "cpt"
-    assert results == {"cpt": str(run)}
-    assert (run / "adapter_model.safetensors").is_file() and (run / "adapter_config.json").is_file()
+    assert results == {"cpt": str(run / "final")}  # the same layout as `ltk train`
+    final = run / "final"
+    assert (final / "adapter_model.safetensors").is_file() and (final / "adapter_config.json").is_file()
+    assert json.loads((final / "ltk_stage.json").read_text())["saved_as"] == "adapter"
     assert (run / "checkpoint-3").is_dir()
 
     cfg = yaml.safe_load((run / "axolotl.yml").read_text())
@@ -104,3 +107,57 @@ def test_plugin_rejects_unknown_ltk_keys(axolotl_venv: Path, tmp_path: Path, tin
     assert proc.returncode != 0
     assert "merj" in proc.stdout + proc.stderr
     assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
+
+
+def test_plain_axolotl_train_runs_a_rendered_recipe_then_stage_two(
+    axolotl_venv: Path, tmp_path: Path
+) -> None:
+    """`axolotl train recipes/ny.yml` as the README says: the embedded base, stage 1 into runs/ny/cpt/final,
+    then the stage-2 config the plugin wrote, run with plain axolotl too."""
+    from ltk.assets import EMBEDDED_NAME, resolve_model
+
+    resolve_model(EMBEDDED_NAME)  # converted once in ltk's cache; the plugin finds it there
+    write_build(tmp_path, examples=8)
+    recipe = make_recipe(
+        tmp_path,
+        Path("unused"),
+        base_model=EMBEDDED_NAME,
+        output_dir="runs/ny",  # relative, as rendered: the run folder
+        max_steps=2,
+        save_steps=1000,
+        lora_modules_to_save=[],
+        micro_batch_size=1,
+        **{"ltk.stages.sft.max_steps": 2, "ltk.stages.sft.micro_batch_size": 1},
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "AXOLOTL_DO_NOT_TRACK": "1", "OMP_NUM_THREADS": "1"}
+    env["PATH"] = f"{axolotl_venv / 'bin'}{os.pathsep}{env['PATH']}"
+    axolotl = str(axolotl_venv / "bin" / "axolotl")
+    proc = subprocess.run(
+        [axolotl, "train", str(recipe)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = tmp_path / "runs" / "ny"
+    record = json.loads((run / "cpt" / "final" / "ltk_stage.json").read_text())
+    assert record["saved_as"] == "merged" and record["backend"] == "axolotl"
+    assert (run / "cpt" / "final" / "model.safetensors").is_file()
+    stage2 = run / "sft" / "axolotl.yml"
+    assert f"axolotl train {stage2.relative_to(tmp_path)}" in proc.stdout + proc.stderr
+    cfg = yaml.safe_load(stage2.read_text())
+    assert Path(cfg["base_model"]) == Path("runs/ny/cpt/final")
+    assert cfg["datasets"][0]["type"] == "chat_template" and cfg["eot_tokens"] == ["<|im_end|>"]
+    proc = subprocess.run(
+        [axolotl, "train", str(stage2)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sft = json.loads((run / "sft" / "final" / "ltk_stage.json").read_text())
+    assert sft["stage"] == "sft" and sft["saved_as"] == "merged"
