@@ -360,7 +360,7 @@ def _claim(
         "verdict": verdict,
         "reason": "; ".join(f"{name}: {v}, {why}" for name, (v, why) in parts),
         "holds": {"holds": True, "contradicted": False}.get(verdict),
-        "differences": [{k: v for k, v in d.items()} for d in diffs if d is not None],
+        "differences": [dict(d) for d in diffs if d is not None],
     }
 
 

@@ -8,8 +8,8 @@ segment's chrF/BLEU statistics, an answer's switched words), so no model is call
 - proportions (the share of answers that code-switch) by the Wilson score interval;
 - means (judge scores) by the percentile bootstrap over prompts.
 
-Paired comparisons resample the *same* items for both systems (paired bootstrap), so item difficulty
-cancels; two paired proportions also get McNemar's exact test. Seeds are fixed, so intervals are
+Paired comparisons (``ltk.evaluate.compare``) resample the *same* items for both systems (the same seed
+draws the same indices), so item difficulty cancels; two paired proportions also get McNemar's exact test. Seeds are fixed, so intervals are
 reproducible: the same inputs give the same interval, byte for byte.
 """
 
@@ -81,33 +81,6 @@ def bootstrap_interval(
     if len(arr) < 2:
         return None
     return percentile_interval(bootstrap_distribution(arr, statistic, resamples=resamples, seed=seed), level)
-
-
-def paired_bootstrap(
-    stats_a: Sequence[Sequence[float]] | np.ndarray,
-    stats_b: Sequence[Sequence[float]] | np.ndarray,
-    statistic: Statistic,
-    *,
-    resamples: int = RESAMPLES,
-    seed: int = SEED,
-    level: float = LEVEL,
-) -> dict[str, Any]:
-    """B - A on the same items: each resample draws the same items for both systems."""
-    a, b = _as_stats(stats_a), _as_stats(stats_b)
-    if a.shape != b.shape:
-        raise ValueError(f"paired comparison needs the same items on both sides ({a.shape} vs {b.shape})")
-    diff = float(statistic(b.sum(axis=0)[None])[0] - statistic(a.sum(axis=0)[None])[0])
-    out: dict[str, Any] = {"difference": diff, "ci": None, "n": len(a)}
-    if len(a) >= 2:
-        idx = resample_indices(len(a), resamples, seed)
-        deltas = _resampled(b, statistic, idx) - _resampled(a, statistic, idx)
-        ci = percentile_interval(deltas, level)
-        out["ci"] = None if ci is None else list(ci)
-        # Share of resamples on the other side of 0 from the observed difference (two-sided).
-        if diff != 0:
-            other = np.mean(deltas <= 0) if diff > 0 else np.mean(deltas >= 0)
-            out["p_value"] = float(min(1.0, 2 * other))
-    return out
 
 
 def z_value(level: float = LEVEL) -> float:
