@@ -9,8 +9,8 @@ segment's chrF/BLEU statistics, an answer's switched words), so no model is call
 - means (judge scores) by the percentile bootstrap over prompts.
 
 Paired comparisons (``ltk.evaluate.compare``) resample the *same* items for both systems (the same seed
-draws the same indices), so item difficulty cancels; two paired proportions also get McNemar's exact test. Seeds are fixed, so intervals are
-reproducible: the same inputs give the same interval, byte for byte.
+draws the same indices), so item difficulty cancels; two paired proportions also get McNemar's exact
+test. Seeds are fixed, so intervals are reproducible: the same inputs give the same interval.
 """
 
 from __future__ import annotations
