@@ -95,6 +95,9 @@ def eval_cmd(
 
     \b
     Writes RUN_DIR/eval/<stage>.json (numbers + method) and <stage>.samples.jsonl (generations).
+    Every number gets a 95% interval from per-item scores stored beside it (bits per byte: bootstrap
+    over documents; chrF/BLEU: over segments; code-switch answers: Wilson; judge: over prompts), so
+    two stages can later be compared item by item (ltk report).
     Examples:
       ltk eval embedded:smollm2-135m --build build/ny --out runs/ny --stage base
       ltk eval runs/ny/sft/final --build build/ny --out runs/ny --metrics bpb,codeswitch
@@ -152,6 +155,8 @@ def report_cmd(runs: tuple[str, ...], out: str) -> None:
 
     \b
     A run is a folder with eval/<stage>.json files (written by ltk eval or training), or one eval JSON.
+    Values are shown with their 95% intervals, plots with error bars, and a table of paired differences
+    (each stage against the one before, each other run against the first) says which changes are clear.
     Examples:
       ltk report runs/ny --out reports/ny
       ltk report runs/ny-keep runs/ny-extend --out reports/vocab-ablation
