@@ -87,6 +87,13 @@ NLLB_600M = {
     "use_cache": True,
     "max_length": 200,
 }
+QUICK = {
+    family: {"d_model": 64, "encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2,
+             "decoder_attention_heads": 2, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128, "vocab_size": 500}
+    for family in ("m2m100", "marian")
+}  # fmt: skip
+QUICK["madlad"] = {"d_model": 64, "d_ff": 128, "d_kv": 16, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
+                   "vocab_size": 500}  # fmt: skip
 TINY = {
     **NLLB_600M,
     "d_model": 64,
@@ -97,6 +104,121 @@ TINY = {
     "encoder_ffn_dim": 128,
     "decoder_ffn_dim": 128,
 }
+
+
+# facebook/m2m100_418M: the NLLB-600M shape with M2M-100's 128,112-token vocabulary.
+M2M100_418M = {**NLLB_600M, "vocab_size": 128112, "max_position_embeddings": 1024}
+# Helsinki-NLP/opus-mt-* (transformer-align, as opus-mt-en-de): 6+6 layers, d_model 512, 8 heads, FFN 2048,
+# swish, sinusoidal positions, shared embeddings; vocab 58101 (each pair has its own, around this size).
+OPUS_MT = {
+    "vocab_size": 58101,
+    "d_model": 512,
+    "encoder_layers": 6,
+    "decoder_layers": 6,
+    "encoder_attention_heads": 8,
+    "decoder_attention_heads": 8,
+    "encoder_ffn_dim": 2048,
+    "decoder_ffn_dim": 2048,
+    "max_position_embeddings": 512,
+    "activation_function": "swish",
+    "scale_embedding": True,
+    "static_position_embeddings": True,
+    "share_encoder_decoder_embeddings": True,
+    "pad_token_id": 0,
+    "eos_token_id": 1,
+    "decoder_start_token_id": 0,
+    "forced_eos_token_id": None,
+}
+# google/madlad400-3b-mt (T5): 32+32 layers, d_model 1024, d_ff 8192, 16 heads x 128, vocab 256000,
+# untied head. 3B parameters: 12 GB in float32, more than a shared 23 GB machine should hold.
+MADLAD_3B = {
+    "vocab_size": 256000,
+    "d_model": 1024,
+    "d_ff": 8192,
+    "d_kv": 128,
+    "num_layers": 32,
+    "num_decoder_layers": 32,
+    "num_heads": 16,
+    "feed_forward_proj": "gated-gelu",
+    "tie_word_embeddings": False,
+    "pad_token_id": 0,
+    "eos_token_id": 1,
+    "decoder_start_token_id": 0,
+}
+FAMILY_CONFIGS = {"m2m100": M2M100_418M, "marian": OPUS_MT, "madlad": MADLAD_3B}
+FAMILY_MODELS = {
+    "m2m100": "facebook/m2m100_418M config",
+    "marian": "Helsinki-NLP/opus-mt (transformer-align) config",
+    "madlad": "google/madlad400-3b-mt config",
+}
+
+
+def _small_spm(path: Path, user_symbols: list[str]) -> Path:
+    """A 300-piece sentencepiece model: the families' tokenizer classes need one (ids are fed directly)."""
+    import io
+
+    import sentencepiece as spm
+
+    text = ["the quick brown fox jumps over the lazy dog", "habari ya leo asante sana"] * 50
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(text), model_writer=buffer, vocab_size=60, model_type="bpe",
+        user_defined_symbols=user_symbols, pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2,
+    )  # fmt: skip
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def build_family_model(folder: Path, family: str, config: dict) -> None:
+    """Random weights in a family's exact config, its real tokenizer class, and zero EOS/pad rows in the
+    output projection (so no segment ends early: every row decodes exactly to its limit)."""
+    import sentencepiece as spm
+    from transformers import (
+        M2M100Config,
+        M2M100ForConditionalGeneration,
+        M2M100Tokenizer,
+        MarianConfig,
+        MarianMTModel,
+        MarianTokenizer,
+        T5Config,
+        T5ForConditionalGeneration,
+        T5Tokenizer,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    if family == "m2m100":
+        config = {**config, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 1}
+        model = M2M100ForConditionalGeneration(M2M100Config(**config))
+        model_file = _small_spm(folder / "sentencepiece.bpe.model", [])
+        sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        (folder / "vocab.json").write_text(
+            json.dumps({sp.id_to_piece(i): i for i in range(sp.get_piece_size())})
+        )
+        tok = M2M100Tokenizer(vocab_file=str(folder / "vocab.json"), spm_file=str(model_file), src_lang="en")
+    elif family == "marian":
+        model = MarianMTModel(MarianConfig(**config))
+        model_file = _small_spm(folder / "source.spm", [])
+        (folder / "target.spm").write_bytes(model_file.read_bytes())
+        sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        (folder / "vocab.json").write_text(
+            json.dumps({sp.id_to_piece(i): i for i in range(sp.get_piece_size())})
+        )
+        tok = MarianTokenizer(str(model_file), str(folder / "target.spm"), str(folder / "vocab.json"))
+    else:
+        model = T5ForConditionalGeneration(T5Config(**config))
+        model_file = _small_spm(folder / "spm.model", ["<2en>", "<2sw>"])
+        sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        tok = T5Tokenizer(
+            vocab=[(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())], extra_ids=0
+        )
+    with torch.no_grad():
+        head = model.get_output_embeddings().weight
+        head[config.get("eos_token_id", 1)] = 0.0
+        head[config.get("pad_token_id", 0)] = 0.0
+    model.eval().save_pretrained(folder)
+    tok.save_pretrained(folder)
+    (folder / MODEL_MARK).write_text("eos and pad rows zero\n")
 
 
 def build_model(folder: Path, config: dict) -> None:
@@ -116,11 +238,21 @@ def build_model(folder: Path, config: dict) -> None:
 
 
 class IdsMixin:
-    """Feeds token ids directly: a segment is the string of its ids ("17 2345 999")."""
+    """Feeds token ids directly: a segment is the string of its ids ("17 2345 999"), each taken modulo
+    the model's vocabulary, behind the family's own source prefix."""
 
-    def encode(self, texts, src):
-        src_id = self.tokenizer.convert_tokens_to_ids(src)
-        return [[src_id, *map(int, t.split()), self.tokenizer.eos_token_id] for t in texts]
+    def encode(self, texts, src, tgt=None):
+        if self.family == "nllb":
+            prefix = [self.tokenizer.convert_tokens_to_ids(src)]
+        else:
+            prefix = self.source_prefix(src, tgt)
+        plain = self.plain_vocab  # ids 4..plain-1: ordinary pieces (specials and language codes stay out)
+        return [
+            [*prefix, *(4 + (int(x) - 4) % (plain - 4) for x in t.split()), self.tokenizer.eos_token_id]
+            for t in texts
+        ]
+
+    plain_vocab = 256000
 
     def decode(self, ids):
         return " ".join(map(str, ids))
@@ -219,6 +351,14 @@ def main() -> None:
     parser.add_argument("--model-dir", help="reuse (or keep) the random model in this folder")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the four main variants (median)")
     parser.add_argument("--length-ratio", type=float, default=1.0, help="output tokens = ratio x source + 10")
+    parser.add_argument(
+        "--families",
+        nargs="*",
+        default=["m2m100", "marian"],
+        choices=sorted(FAMILY_CONFIGS),
+        help="engine families measured beside NLLB (madlad: 3B parameters, 12 GB in float32: opt in)",
+    )
+    parser.add_argument("--out", default="translation", help="results file name under benchmarks/results/")
     args = parser.parse_args()
     n, n_naive = (48, 8) if args.quick else (args.segments, args.naive_segments)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -244,14 +384,18 @@ def main() -> None:
 
         rows: dict[str, dict] = {}
 
-        def expected(segs: list[str]) -> int:
+        def expected(segs: list[str], engine=None) -> int:
             """Output tokens when every segment decodes to its limit."""
-            return sum(settings.limit(len(r)) for r in hf.encode(segs, SRC))
+            return sum(settings.limit(len(r)) for r in (engine or hf).encode(segs, SRC, TGT))
 
-        def record(name: str, segs: list[str], seconds: float, useful: int, **extra: object) -> dict:
+        def record(
+            name: str, segs: list[str], seconds: float, useful: int, engine=None, **extra: object
+        ) -> dict:
             count = len(segs)
-            if useful != expected(segs):
-                raise SystemExit(f"{name}: {useful} output tokens, expected {expected(segs)}: work differs")
+            if useful != expected(segs, engine):
+                raise SystemExit(
+                    f"{name}: {useful} output tokens, expected {expected(segs, engine)}: work differs"
+                )
             rows[name] = {
                 "segments": count,
                 "seconds": round(seconds, 2),
@@ -321,6 +465,29 @@ def main() -> None:
             "ct2-dedup", repeats, s_d, u_d, distinct=st["distinct"], note="repeats workload, distinct once"
         )
         ratios["dedup_gain"] = round(s_all / s_d, 2)
+        # One row per engine family at its smallest released size: ltk's path as it runs by default.
+        families = {}
+        for family in args.families:
+            fam_dir = (Path(args.model_dir).parent if args.model_dir else work) / f"bench-{family}"
+            if not (fam_dir / MODEL_MARK).exists():
+                config = (
+                    FAMILY_CONFIGS[family] if not args.quick else {**FAMILY_CONFIGS[family], **QUICK[family]}
+                )
+                build_family_model(fam_dir, family, config)
+            # transformers only: CTranslate2's converter wants a tokenizer with the model's full vocabulary
+            for backend in ("transformers",):
+                cls = IdsTransformersEngine if backend == "transformers" else IdsCT2Engine
+                extra = {"cache_dir": work / f"ct2-{family}"} if backend == "ctranslate2" else {}
+                engine = cls(str(fam_dir), family=family, settings=settings, device="cpu", **extra)
+                engine.plain_vocab = FAMILY_CONFIGS[family]["vocab_size"] - 300 if not args.quick else 200
+                engine.generate(engine.encode(segments[:2], SRC, TGT), TGT, [4, 4])  # warm-up
+                s, u, st = run_ltk(engine, segments, args.batch_tokens, work / f"cache-{family}-{backend}")
+                name = f"{family}-{'ct2' if backend == 'ctranslate2' else 'hf'}"
+                families[name] = record(
+                    name, segments, s, u, engine=engine, batches=st["batches"], precision=engine.precision,
+                    model=FAMILY_MODELS[family],
+                )  # fmt: skip
+                del engine
         lengths = sorted(len(x.split()) for x in segments)
         result = {
             "benchmark": "translation",
@@ -347,6 +514,7 @@ def main() -> None:
             },
             "setup_seconds": {"build_model": round(build_s, 1), "ct2_convert": round(convert_s, 1)},
             "variants": rows,
+            "families": families,
             "ratios": ratios,
             "ratios_are": f"median over {args.rounds} round(s) of ratios taken within each round",
             "rounds": rounds,
@@ -355,7 +523,7 @@ def main() -> None:
         print(json.dumps(ratios, indent=2))
         if not args.quick:
             RESULTS.mkdir(exist_ok=True)
-            (RESULTS / "translation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
