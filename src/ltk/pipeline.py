@@ -35,7 +35,7 @@ class BuildOptions:
     translation_model: str | None = None
     translation_engine: str | None = None  # default: the langpack's instructions.engine
     translation_endpoint: str | None = None  # engine llm
-    translation_backend: str = "transformers"
+    translation_backend: str = "auto"
     translation_dtype: str = "auto"
     # Largest instruction tier to translate for (a tier or "all"); None: the tier the recipe trains.
     max_tier: int | str | None = None

@@ -165,9 +165,13 @@ def test_translated_source_goes_through_qe_and_cache(tmp_path: Path, monkeypatch
     assert quality["kept"] < 30  # random weights produce junk that QE must catch
     assert set(quality["scores"]) >= {"repetition"}
     assert manifest["translation"]["licence"] == "CC-BY-NC-4.0"
-    from ltk.translation import resolve_dtype
+    from ltk.translation import resolve_backend, resolve_dtype
 
-    assert manifest["translation"]["dtype"] == resolve_dtype("auto", "cpu")  # what the engine computed in
+    # the default backend: CTranslate2 int8 on a CPU without native bf16, transformers otherwise
+    backend = resolve_backend("auto", "nllb", "cpu")
+    assert manifest["translation"]["backend"] == backend
+    expected = "int8" if backend == "ctranslate2" else resolve_dtype("auto", "cpu")
+    assert manifest["translation"]["dtype"] == expected  # what the engine computed in
     assert manifest["run"]["forward"]["translated"] > 0
     assert again["run"]["forward"]["translated"] == 0 and again["run"]["forward"]["generate_calls"] == 0
     assert again["run"]["roundtrip"]["generate_calls"] == 0

@@ -431,3 +431,17 @@ def test_two_ranks_under_torchrun_split_the_work_and_match_one_process(
         distinct_total = conn.execute("SELECT COUNT(*) FROM translations").fetchone()[0]
     assert sources[0] and sources[1] and not sources[0] & sources[1]  # both worked, no segment twice
     assert len(sources[0]) + len(sources[1]) == distinct_total
+
+
+def test_auto_backend_follows_the_cpu(nllb_dir: Path) -> None:
+    """The default backend: CTranslate2 on a CPU without native bf16 (the float32 transformers engine
+    misses the speed targets there), transformers when a dtype is pinned, on CPUs with bf16, and for
+    OPUS-MT / LLM endpoints."""
+    from ltk.translation import cpu_has_native_bf16, resolve_backend
+
+    expected = "transformers" if cpu_has_native_bf16() else "ctranslate2"
+    assert resolve_backend("auto", "nllb", "cpu") == expected
+    assert resolve_backend("auto", "madlad", "cpu") == expected
+    assert resolve_backend("auto", "nllb", "cpu", "float32") == "transformers"  # a pinned dtype: transformers
+    assert resolve_backend("auto", "marian", "cpu") == "transformers"
+    assert resolve_backend("transformers", "nllb", "cpu") == "transformers"

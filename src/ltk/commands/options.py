@@ -54,10 +54,11 @@ def translation_engine_options(*, backend_flag: str, dtype_flag: str) -> Callabl
         return click.option(
             backend_flag,
             type=click.Choice(BACKENDS),
-            default="transformers",
+            default="auto",
             show_default=True,
-            help="ctranslate2: converts the model once, int8 on CPU, several times faster "
-            "(pip install 'ltk[fast]').",
+            help="auto: ctranslate2 on CPUs without native bf16 (when installed and no dtype is pinned), "
+            "transformers elsewhere. ctranslate2 converts the model once and runs int8 on CPU, several "
+            "times faster (pip install 'ltk[fast]'); OPUS-MT and llm run on transformers / their endpoint.",
         )(func)
 
     return decorate

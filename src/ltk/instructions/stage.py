@@ -178,7 +178,7 @@ class TranslationSettings:
     model: str | None = None  # overrides instructions.model
     engine: str | None = None  # overrides instructions.engine
     endpoint: str | None = None  # overrides instructions.endpoint (engine llm)
-    backend: str = "transformers"
+    backend: str = "auto"
     device: str | None = None
     dtype: str = "auto"
     batch_tokens: int | None = None
@@ -398,7 +398,7 @@ def build_instructions(
     translation_engine: str | None = None,
     endpoint: str | None = None,
     device: str | None = None,
-    backend: str = "transformers",
+    backend: str = "auto",
     dtype: str = "auto",
     batch_tokens: int | None = None,
     data_dir: Path | None = None,

@@ -29,7 +29,7 @@ def translate_jsonl(
     retries: int = 4,
     src: str = "eng_Latn",
     tgt: str,
-    backend: str = "transformers",
+    backend: str = "auto",
     limit: int | None = None,
     batch_tokens: int | None = None,
     cache_dir: Path | None = None,

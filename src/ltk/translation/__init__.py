@@ -34,6 +34,7 @@ from ltk.translation.engines import (
     check_languages,
     load_engine,
     model_fingerprint,
+    resolve_backend,
     resolve_dtype,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "distributed_rank",
     "load_engine",
     "model_fingerprint",
+    "resolve_backend",
     "resolve_dtype",
     "token_budget_batches",
     "translate_conversations",

@@ -165,7 +165,7 @@ def compare_engines(
     limit: int | None = 200,
     device: str | None = None,
     dtype: str = "auto",
-    backend: str = "transformers",
+    backend: str = "auto",
     endpoint: str | None = None,
     segments_per_record: float = DEFAULT_SEGMENTS_PER_RECORD,
     progress: bool = True,
@@ -195,7 +195,7 @@ def compare_engines(
         try:
             engine = load_engine(
                 model,
-                backend if spec.family not in ("llm", "marian") else "transformers",
+                backend if spec.family not in ("llm", "marian") else "auto",
                 family=spec.family,
                 settings=GenerationSettings(),
                 device=device,

@@ -37,7 +37,9 @@ from ltk.translation.families import (
 NLLB_LICENCE = LICENCES["nllb"]
 # Families whose target language is forced as the first generated token (the rest prefix the source).
 FORCED_TARGET = ("nllb", "m2m100")
-BACKENDS = ("transformers", "ctranslate2")
+BACKENDS = ("auto", "transformers", "ctranslate2")
+# Families CTranslate2 runs here (its converter handles M2M100/NLLB and T5; OPUS-MT stays on transformers).
+CT2_FAMILIES = ("nllb", "m2m100", "madlad")
 # Weights' dtype for the transformers engine. "auto": bfloat16 on GPUs that support it (float16 on older
 # ones), bfloat16 on CPUs with native bf16 matmuls (AMX / AVX512-BF16: matmuls 2-3x fp32 there, the engine
 # ~1.7x, benchmarks/translation.py), float32 elsewhere (emulated bf16 is slower than fp32).
@@ -474,9 +476,40 @@ def encode_with_prefix(
     return [[*prefix, *ids, tokenizer.eos_token_id] for ids in enc["input_ids"]]
 
 
+def resolve_backend(
+    backend: str, family: str = "nllb", device: str | None = None, dtype: str = "auto"
+) -> str:
+    """The concrete backend for ``backend`` ("auto", "transformers" or "ctranslate2").
+
+    "auto" is CTranslate2 (int8) on a CPU without native bf16 matmuls when it is installed and no dtype was
+    pinned: there the float32 transformers engine stays near 5x the naive way while CTranslate2 is over
+    15x (benchmarks/results/translation-no-bf16.md). transformers everywhere else: on GPUs, and on CPUs
+    with AMX / AVX512-BF16, where the bfloat16 transformers engine meets the targets itself.
+    """
+    if backend != "auto":
+        return backend
+    on_cpu = (device or "").startswith("cpu") or (device is None and not _cuda_available())
+    if not on_cpu or dtype != "auto" or family not in CT2_FAMILIES or cpu_has_native_bf16():
+        return "transformers"
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
+        return "transformers"
+    return "ctranslate2"
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        return False
+
+
 def load_engine(
     model: str,
-    backend: str = "transformers",
+    backend: str = "auto",
     *,
     family: str = "nllb",
     settings: GenerationSettings | None = None,
@@ -500,6 +533,9 @@ def load_engine(
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
     check_dtype(dtype)  # before any loading, and before the ctranslate2 check below
+    if family == "llm":
+        backend = "transformers" if backend == "auto" else backend
+    backend = resolve_backend(backend, family, device, dtype)
     if backend == "ctranslate2" and dtype != "auto":
         raise UsageError(
             f"dtype {dtype!r} applies to the transformers backend; the ctranslate2 backend runs int8 on "
