@@ -303,3 +303,23 @@ def test_m2m100_sigkill_resume_identical(m2m_dir: Path, tmp_path: Path) -> None:
     nllb_tests._write_input(src, 120)
     engine_args = ["--engine", "m2m100", "--tgt", "swh_Latn"]
     nllb_tests.check_kill_and_resume(m2m_dir, src, tmp_path, engine_args)
+
+
+def test_madlad_on_ctranslate2_same_ids_as_transformers(madlad_dir: Path, tmp_path: Path) -> None:
+    """MADLAD-400 (T5) converted to CTranslate2 (int8): the <2xx> prefix, no forced token, the same
+    interface; a segment alone starts with the same ids as in its batch."""
+    from ltk.translation import CTranslate2Engine, GenerationSettings, TranslationCache, translate_segments
+
+    ct2 = CTranslate2Engine(
+        str(madlad_dir), family="madlad", settings=GenerationSettings(max_new_tokens=16), cache_dir=tmp_path
+    )
+    assert ct2.model_key.startswith("madlad:") and ct2.model_key.endswith("+ct2-int8")
+    rows = ct2.encode(SEGMENTS, "eng_Latn", "swh_Latn")
+    assert all(r[0] == ct2.tokenizer.convert_tokens_to_ids("<2sw>") for r in rows)
+    result = translate_segments(
+        ct2, SEGMENTS, "eng_Latn", "swh_Latn", cache=TranslationCache(tmp_path / "c"), progress=False
+    )
+    assert result.stats.translated == len(SEGMENTS) and ct2.generate_calls == 1
+    assert len({tuple(v) for v in result.ids.values()}) > 1
+    single = {s: ct2.generate(ct2.encode([s], "eng_Latn", "swh_Latn"), "swh_Latn", [16])[0] for s in SEGMENTS}
+    assert {s: v[:2] for s, v in single.items()} == {s: v[:2] for s, v in result.ids.items()}
