@@ -153,6 +153,13 @@ def test_paired_translation_and_codeswitch_comparisons() -> None:
     assert diff["difference"] == pytest.approx(-0.8) and diff["ci"][1] < 0
     assert diff["mcnemar"]["only_a"] == 18 and diff["mcnemar"]["only_b"] == 2
     assert diff["mcnemar"]["p_value"] < 0.001
+    assert verdict(diff, "decrease")[0] == HOLDS
+    # 3 of 4 answers stop switching: the bootstrap interval excludes 0, but 3 discordant answers cannot
+    # decide (McNemar p = 0.25), so the reading is inconclusive.
+    few = compare(answers([True] * 3 + [False]), answers([False] * 4), "codeswitch.answer_rate")
+    assert few["ci"][1] < 0 and few["mcnemar"]["p_value"] == pytest.approx(0.25)
+    label, reason = verdict(few, "decrease")
+    assert label == INCONCLUSIVE and "McNemar" in reason
 
 
 def test_old_results_without_items_compare_to_none() -> None:

@@ -79,7 +79,7 @@ def comparables() -> dict[str, Comparable]:
 
     out = {
         f"bpb.{side}": Comparable(
-            f"bits/byte {side}",
+            f"bits/byte {'English' if side == 'english' else side}",
             "documents",
             _items("bpb", side),
             lambda i: [i["nll"], i["bytes"]],
@@ -189,6 +189,13 @@ def verdict(diff: dict[str, Any] | None, expect: str) -> tuple[str, str]:
     down = hi < 0
     if not up and not down:
         return INCONCLUSIVE, f"{text}: the 95% interval contains 0"
+    mcnemar = diff.get("mcnemar")
+    if mcnemar and mcnemar["p_value"] >= 1 - diff.get("level", u.LEVEL):
+        # With few discordant answers the bootstrap interval is too narrow; the exact test decides.
+        return (
+            INCONCLUSIVE,
+            f"{text}, but McNemar's exact test p={mcnemar['p_value']:.3g} (too few answers differ)",
+        )
     went = "increase" if up else "decrease"
     if went == expect:
         return HOLDS, f"{text}: a clear {went} (95% interval excludes 0)"

@@ -196,6 +196,9 @@ def _reading(diff: dict[str, Any]) -> str:
     if not diff.get("ci"):
         return "no interval (too few items)"
     lo, hi = diff["ci"]
+    mcnemar = diff.get("mcnemar")
+    if mcnemar and mcnemar["p_value"] >= 0.05 and (lo > 0 or hi < 0):
+        return "no clear change (McNemar p >= 0.05: too few answers differ)"
     if lo > 0:
         return "higher (95% interval excludes 0)"
     if hi < 0:
