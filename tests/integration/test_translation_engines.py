@@ -294,15 +294,22 @@ def test_marian_multi_target_prefix_and_missing_pair(marian_root: Path) -> None:
 
 
 @pytest.mark.slow
-def test_m2m100_sigkill_resume_identical(m2m_dir: Path, tmp_path: Path) -> None:
-    """A real SIGKILL in the middle of `ltk translate --engine m2m100`, then the same command: identical
+@pytest.mark.parametrize("family", ["m2m100", "madlad", "marian"])
+def test_sigkill_resume_identical(
+    family: str, m2m_dir: Path, madlad_dir: Path, marian_root: Path, tmp_path: Path
+) -> None:
+    """A real SIGKILL in the middle of `ltk translate --engine FAMILY`, then the same command: identical
     output to an uninterrupted run, nothing translated twice."""
     import test_translate as nllb_tests  # the same folder: the kill-and-resume harness
 
     src = tmp_path / "in.jsonl"
     nllb_tests._write_input(src, 120)
-    engine_args = ["--engine", "m2m100", "--tgt", "swh_Latn"]
-    nllb_tests.check_kill_and_resume(m2m_dir, src, tmp_path, engine_args)
+    model, tgt = {
+        "m2m100": (m2m_dir, "swh_Latn"),
+        "madlad": (madlad_dir, "swh_Latn"),
+        "marian": (marian_root / "opus-mt-{src}-{tgt}", "nya_Latn"),
+    }[family]
+    nllb_tests.check_kill_and_resume(model, src, tmp_path, ["--engine", family, "--tgt", tgt])
 
 
 def test_madlad_on_ctranslate2_same_ids_as_transformers(madlad_dir: Path, tmp_path: Path) -> None:
