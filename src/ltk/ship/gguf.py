@@ -67,13 +67,14 @@ def check_architecture(config: dict[str, Any], where: str) -> str:
 
 @contextlib.contextmanager
 def _quiet_converter() -> Iterator[None]:
-    """The converter logs every tensor at INFO: keep that behind ltk's -v."""
+    """The converter logs every tensor at INFO (and notes such as "Unknown RoPE type" as warnings): keep
+    that behind ltk's -v; its errors still show."""
     names = ("hf-to-gguf", "gguf.vocab", "gguf.gguf_writer", "conversion")
     loggers = [logging.getLogger(n) for n in names]
     old = [lg.level for lg in loggers]
     if not log.isEnabledFor(logging.DEBUG):
         for lg in loggers:
-            lg.setLevel(logging.WARNING)
+            lg.setLevel(logging.ERROR)
     try:
         yield
     finally:
