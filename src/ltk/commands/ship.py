@@ -108,7 +108,13 @@ def export(
     help="Build folder of the target language (build/ny) "
     "for marking code-switched words; a run folder's recipe names it already.",
 )
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Longest answer, in tokens.",
+)
 @click.option(
     "--temperature",
     type=click.FloatRange(min=0),
@@ -116,10 +122,20 @@ def export(
     show_default=True,
     help="0 = greedy (deterministic); above 0 samples.",
 )
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
+@click.option(
+    "--top-p",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Nucleus sampling (with --temperature above 0).",
+)
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True, help="0 = off.")
 @click.option(
-    "--repetition-penalty", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True
+    "--repetition-penalty",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Above 1 discourages repeating tokens (small models loop).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
