@@ -53,6 +53,7 @@ _MEASURE = textwrap.dedent(
         from ltk.recipe.load import StageSettings
         from ltk.train.stages import lora_config
         model = get_peft_model(model, lora_config(StageSettings(**args["settings"]), model.config))
+    model.train()  # as the Trainer does (gradient checkpointing is active in training mode only)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     ids = torch.randint(0, model.config.vocab_size, (args["batch"], args["seq"]))
@@ -118,6 +119,29 @@ def compare(model_dir: str, settings, *, checkpointing: bool) -> dict:
     return {"estimated": est.peak, "measured": measured, "error": round(est.peak / measured - 1, 4)}
 
 
+def reestimate(record: dict, configs: dict) -> list[dict]:
+    """Recorded rows with the plan recomputed by the current estimator (the measurements are kept)."""
+    from ltk.assets import resolve_model
+    from ltk.train.memory import estimate, model_config
+    from ltk.train.weights import WeightsPlan
+
+    plan = WeightsPlan("float32", None, "float32", "float32")
+    dirs: dict[str, str] = {}
+    rows = []
+    for row in record["rows"]:
+        model = row["model"]
+        if model not in dirs:
+            dirs[model] = tiny_model() if model == "tiny" else resolve_model(model)
+        settings = replace(
+            configs[row["config"]], sequence_len=record["seq"], micro_batch_size=record["batch"]
+        )
+        est = estimate(
+            model_config(dirs[model]), settings, plan, gradient_checkpointing=row["checkpointing"], cuda=False
+        )
+        rows.append({**row, "estimated": est.peak, "error": round(est.peak / row["measured"] - 1, 4)})
+    return rows
+
+
 def tiny_model() -> str:
     """A 2-layer, 64-wide random LLaMA with SmolLM2's vocabulary size, saved once in a temp folder."""
     import tempfile
@@ -158,6 +182,11 @@ def main() -> None:
         help="model folder or embedded name; 'tiny' = a 2-layer, 64-wide random LLaMA with SmolLM2's "
         "vocabulary [default: embedded:smollm2-135m and tiny]",
     )
+    ap.add_argument(
+        "--reestimate",
+        action="store_true",
+        help="keep the recorded measurements, recompute the plan's estimates (after changing the estimator)",
+    )
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--batch", type=int, default=2)
     args = ap.parse_args()
@@ -174,7 +203,11 @@ def main() -> None:
     from ltk.train.memory import count_parameters, model_config
 
     rows = []
-    for model in args.model or ["embedded:smollm2-135m", "tiny"]:
+    if args.reestimate:
+        rows = reestimate(
+            json.loads((REPO / "benchmarks" / "results" / "memory_plan.json").read_text()), configs
+        )
+    for model in [] if args.reestimate else args.model or ["embedded:smollm2-135m", "tiny"]:
         model_dir = tiny_model() if model == "tiny" else resolve_model(model)
         total = count_parameters(model_config(model_dir), base).total
         for name, settings in configs.items():
