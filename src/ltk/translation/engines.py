@@ -323,11 +323,17 @@ class CTranslate2Engine(_Seq2SeqFamily):
         forced = self.forced_target(tgt)
         source = [tok.convert_ids_to_tokens(list(ids)) for ids in batch]
 
+        decoded = [0]
+        row_limits = tuple(limits)
+
         def stop_at_own_limit(step: Any) -> bool:
             # CTranslate2 takes a finished row out of the batch. Without this, a row that does not end
             # (a repetition loop) would decode to the batch's largest limit and be cut afterwards.
-            self.decoded_tokens += 1
-            return step.step + 1 >= limits[step.batch_id]
+            # The callback must not reference the engine: CTranslate2 may drop it in its own worker
+            # thread, and if that is the engine's last reference the Translator is destroyed there and
+            # joins that very thread ("Resource deadlock avoided", the process aborts).
+            decoded[0] += 1
+            return step.step + 1 >= row_limits[step.batch_id]
 
         greedy = self.settings.num_beams == 1  # CTranslate2 calls back per token in greedy search only
         results = self.translator.translate_batch(
@@ -340,6 +346,7 @@ class CTranslate2Engine(_Seq2SeqFamily):
             callback=stop_at_own_limit if greedy else None,
         )
         self.generate_calls += 1
+        self.decoded_tokens += decoded[0]
         eos, pad = tok.eos_token_id, tok.pad_token_id
         return [
             _trim(tok.convert_tokens_to_ids(r.hypotheses[0]), eos, pad, limit)
