@@ -20,10 +20,10 @@ from ltk.langpack.load import load_langpack
 
 LANGPACKS = Path(__file__).resolve().parents[2] / "langpacks"
 SW = yaml.safe_load((LANGPACKS / "sw" / "langpack.yml").read_text(encoding="utf-8"))
-BACTRIAN_X_PACKS = sorted(
+TEMPLATED_PACKS = sorted(
     p.parent.name
     for p in LANGPACKS.glob("*/langpack.yml")
-    if "include: _shared/bactrian-x.yml" in p.read_text(encoding="utf-8")
+    if "include: _shared/fineweb-2.yml" in p.read_text(encoding="utf-8")
 )
 
 
@@ -175,12 +175,12 @@ def test_include_bombs_fail_fast_with_exit_2(tmp_path: Path, shape: str) -> None
     assert expected in result.output
 
 
-def test_shipped_bactrian_x_packs_share_one_template() -> None:
-    assert len(BACTRIAN_X_PACKS) == 17
-    template = yaml.safe_load((LANGPACKS / "_shared" / "bactrian-x.yml").read_text(encoding="utf-8"))
-    for code in BACTRIAN_X_PACKS:
+def test_shipped_fineweb_2_packs_share_one_template() -> None:
+    assert len(TEMPLATED_PACKS) >= 24
+    template = yaml.safe_load((LANGPACKS / "_shared" / "fineweb-2.yml").read_text(encoding="utf-8"))
+    for code in TEMPLATED_PACKS:
         pack = load_langpack(LANGPACKS / code)
-        assert pack.includes == ("_shared/bactrian-x.yml",)
+        assert pack.includes == ("_shared/fineweb-2.yml",)
         dumped = pack.spec.model_dump(mode="json")
         assert dumped["english"]["sources"][0]["dataset"] == template["english"]["sources"][0]["dataset"]
         assert [s["name"] for s in dumped["instructions"]["translate"]] == [
@@ -188,13 +188,14 @@ def test_shipped_bactrian_x_packs_share_one_template() -> None:
             "dolly-15k",
             "openorca",
         ]
-        assert dumped["instructions"]["ready_made"][0]["config"] == pack.spec.language.iso639_1
+        for ready in dumped["instructions"]["ready_made"]:  # Bactrian-X's config for the same language
+            assert ready["config"] == pack.spec.language.iso639_1
 
 
 def test_show_prints_the_resolved_pack() -> None:
     result = CliRunner().invoke(main, ["langpacks", "show", "km"])
     assert result.exit_code == 0, result.output
-    assert "includes: _shared/bactrian-x.yml" in result.output
+    assert "includes: _shared/fineweb-2.yml" in result.output
     shown = yaml.safe_load("version:" + result.output.split("\nversion:", 1)[1])  # after the header
     assert shown["english"]["ratio"] == 0.25 and shown["tokenizer"]["policy"] == "keep"  # from the template
     assert shown["corpus"]["sources"][0]["config"] == "khm_Khmr"  # from the pack

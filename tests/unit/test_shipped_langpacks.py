@@ -91,9 +91,9 @@ def test_shared_templates_have_no_todo() -> None:
 def test_bactrian_x_langpacks_use_their_own_config(code: str) -> None:
     """The ready-made set is Bactrian-X's config for the same language, which must be one of its 52."""
     spec = load_langpack(LANGPACKS / code).spec
-    assert code in BACTRIAN_X
     bactrian = [s for s in spec.instructions.ready_made if s.dataset == "MBZUAI/Bactrian-X"]
-    assert [s.config for s in bactrian] == [spec.language.iso639_1]
+    # A language Bactrian-X has uses its set; one it lacks (am ha ig rw so yo zu) names none.
+    assert [s.config for s in bactrian] == ([spec.language.iso639_1] if code in BACTRIAN_X else [])
     assert all(s.licence == "CC-BY-NC-4.0" for s in bactrian)
     fineweb = [s for s in spec.corpus.sources if s.dataset == "HuggingFaceFW/fineweb-2"]
     assert fineweb and all(re.fullmatch(r"[a-z]{3}_[A-Z][a-z]{3}", s.config) for s in fineweb)

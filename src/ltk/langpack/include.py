@@ -1,6 +1,6 @@
 """``include:`` for langpacks: shared templates instead of copies, read as safely as the pack itself.
 
-A langpack may start with ``include: _shared/bactrian-x.yml`` (or a list of such paths). Each path is
+A langpack may start with ``include: _shared/fineweb-2.yml`` (or a list of such paths). Each path is
 relative to the folder that holds the langpacks (the pack folder's parent), and must stay inside it.
 Included documents are merged in order, then the pack's own keys on top: mappings merge key by key,
 anything else (a number, a string, a list) is replaced whole. An included file may include others, up to
@@ -70,7 +70,7 @@ def _read(file: Path, root: Path, resolved: Resolved, reads: list[int], stack: l
                     INCLUDE_KEY,
                     "must be a path or a list of paths",
                     entries,
-                    "write e.g. include: _shared/bactrian-x.yml",
+                    "write e.g. include: _shared/fineweb-2.yml",
                 )
             ]
         )
@@ -101,7 +101,7 @@ def _locate(file: Path, entry: str, root: Path, stack: list[Path]) -> Path:
             file,
             entry,
             "must be a relative .yml path inside the langpacks folder",
-            "write e.g. include: _shared/bactrian-x.yml",
+            "write e.g. include: _shared/fineweb-2.yml",
         )
     try:
         target = (root / entry).resolve()
