@@ -112,11 +112,16 @@ def documents(paragraphs: list[str], min_chars: int = 300) -> list[str]:
     return docs
 
 
+def doc_chars(paragraphs: list[str]) -> int:
+    """Document size that makes about 24 documents of the declaration (it is 5-15k characters long)."""
+    return max(250, sum(len(p) for p in paragraphs) // 24)
+
+
 def _rows(dataset: str, config: str | None, lang: dict, english: list[str], target: list[str]) -> dict:
     """Columns of one copy (a dict of equal-length lists), in the dataset's schema."""
     features = SCHEMAS[dataset]["features"]
     if dataset == "HuggingFaceFW/fineweb-2":
-        docs = documents(target[: len(target) * 2 // 3], 600)
+        docs = documents(target[: len(target) * 2 // 3], doc_chars(target))
         prefix, script = (config or lang["flores"]).split("_")
         rows = [
             {
@@ -130,7 +135,7 @@ def _rows(dataset: str, config: str | None, lang: dict, english: list[str], targ
             for i, doc in enumerate(docs)
         ]  # fmt: skip
     elif dataset == "wikimedia/wikipedia":
-        docs = documents(target[len(target) * 2 // 3 :], 500)
+        docs = documents(target[len(target) * 2 // 3 :], doc_chars(target))
         rows = [
             {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{lang['flores']}/{i}").int % 10**7),
              "url": f"https://example.org/wiki/{i}", "title": doc.split("\n")[0][:60],
