@@ -97,6 +97,9 @@ def build(pack: Langpack, shared: dict, model: Path, out: Path):
         tokenizer=str(model),
         base_model=str(model),
         translation_model=str(shared["nllb"]),
+        # The tiny NLLB on transformers (its sinusoidal positions grow with the input; a CTranslate2
+        # conversion of it stops at 256 positions): the engines' own tests cover the backends.
+        translation_backend="transformers",
         limit=300,  # every copy is smaller; ny reads its Bibles from packages: 300 chapters/verses each
         progress=False,
     )
@@ -137,7 +140,8 @@ def test_langpack_builds_and_trains_one_step(
     assert instructions["tiers"][0]["rows"] > 0
     assert instructions["counts"]["ready_made_kept"] > 0 or not pack.spec.instructions.ready_made
     assert instructions["counts"]["translated"] > 0 or not pack.spec.instructions.translate
-    if not pack.spec.instructions.ready_made:
+    only_translated = not (pack.spec.instructions.ready_made or pack.spec.instructions.from_parallel)
+    if only_translated:
         assert instructions["counts"]["translated_kept"] > 0, instructions["counts"]
     recipe = yaml.safe_load(result.recipe.read_text(encoding="utf-8"))
     assert recipe["ltk"]["language"] == pack.spec.language.flores
@@ -146,12 +150,20 @@ def test_langpack_builds_and_trains_one_step(
     # the cost), on the one tier the tiny data filled.
     recipe.update(sequence_len=128, micro_batch_size=1, gradient_accumulation_steps=1)
     recipe["ltk"]["eval"]["enabled"] = False  # `ltk eval` is proven elsewhere; here: the stages run
+    # A pack whose tiers are all random-NLLB output (kept by the loose QE) trains its CPT step only:
+    # that junk does not survive a chat template verbatim, and ltk's preflight rightly refuses it. The
+    # SFT step is proven on the other packs' tiers (ready-made or parallel text in the language).
+    stages = ("cpt",) if only_translated else ("cpt", "sft")
     result.recipe.write_text(yaml.safe_dump(recipe, allow_unicode=True, sort_keys=False), encoding="utf-8")
     built_tier = int(instructions["tiers"][0]["name"].removeprefix("tier-"))
     runs = train_recipe(
-        result.recipe, stage="all", max_steps=1, output_dir=str(tmp_path / "run"), tier=built_tier
+        result.recipe,
+        stage="all" if len(stages) == 2 else stages[0],
+        max_steps=1,
+        output_dir=str(tmp_path / "run"),
+        tier=built_tier,
     )
-    for stage in ("cpt", "sft"):
+    for stage in stages:
         record = json.loads((Path(runs[stage]) / "ltk_stage.json").read_text())
         assert record["global_step"] == 1
     end = time.perf_counter()
