@@ -33,7 +33,9 @@ def test_plans_per_path(tmp_path: Path, tiny_llama_dir: Path) -> None:
     assert plan_weights(recipe, s, cuda=False, bf16=True).load_dtype == "float32"  # CPU: autocast only
     assert plan_weights(recipe, s, cuda=True, bf16=True).trainable_dtype == "float32"
     qlora = plan_weights(recipe, replace(s, adapter="qlora", quantize="4bit"), cuda=True, bf16=True)
-    assert (qlora.quantize, qlora.compute_dtype) == ("4bit", "bfloat16")
+    assert (qlora.quantize, qlora.compute_dtype, qlora.load_dtype) == ("4bit", "bfloat16", "bfloat16")
+    on_cpu = plan_weights(recipe, replace(s, adapter="qlora", quantize="4bit"), cuda=False, bf16=False)
+    assert (on_cpu.load_dtype, on_cpu.compute_dtype) == ("float32", "float32")
     full = replace(s, adapter="full")
     assert plan_weights(recipe, full, cuda=True, bf16=True).trainable_dtype == "float32"  # fp32 master
     pure = recipe.model_copy(update={"bf16": "full"})

@@ -111,9 +111,9 @@ def estimate(config: Any, s: Any, plan: Any, *, gradient_checkpointing: bool, cu
     counts = count_parameters(config, s)
     load = _BYTES[plan.load_dtype]
     if plan.quantize == "4bit":
-        weights = int(counts.linear_in_layers * 0.5 * 1.03) + (counts.total - counts.linear_in_layers) * 4
+        weights = int(counts.linear_in_layers * 0.5 * 1.03) + (counts.total - counts.linear_in_layers) * load
     elif plan.quantize == "8bit":
-        weights = int(counts.linear_in_layers * 1.02) + (counts.total - counts.linear_in_layers) * 4
+        weights = int(counts.linear_in_layers * 1.02) + (counts.total - counts.linear_in_layers) * load
     else:
         weights = counts.total * load
     if s.adapter == "full":
@@ -122,7 +122,7 @@ def estimate(config: Any, s: Any, plan: Any, *, gradient_checkpointing: bool, cu
     else:
         trained = counts.lora + counts.modules_to_save
         state = 4
-        if not cuda:
+        if not cuda and not plan.quantize:  # measured for full-precision LoRA only
             weights += int(CPU_LORA_EXTRA * weights)
         weights += trained * 4  # the adapter and the trained copies of whole modules
     gradients = trained * state

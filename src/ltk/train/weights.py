@@ -52,7 +52,9 @@ def plan_weights(recipe: Recipe, s: StageSettings, *, cuda: bool, bf16: bool) ->
             return WeightsPlan("bfloat16", None, "bfloat16", "bfloat16")
         return WeightsPlan("float32", None, compute, "float32")
     if s.quantize:
-        return WeightsPlan("float32", s.quantize, compute, "float32")
+        # The parts bitsandbytes does not quantize (embeddings, norms, output layer) in bf16 where it runs.
+        rest = "bfloat16" if (bf16 and cuda) else "float32"
+        return WeightsPlan(rest, s.quantize, compute, "float32")
     # LoRA: frozen weights need no fp32 master copy; halve them where bf16 runs natively (GPUs).
     frozen = "bfloat16" if (bf16 and cuda) else "float32"
     return WeightsPlan(frozen, None, compute, "float32")
