@@ -201,3 +201,16 @@ def test_a_template_that_rejects_the_roles_fails_before_training(tmp_path: Path,
     assert "example 3 (roles user/user/assistant)" in result.output
     assert "must alternate" in result.output and "fix:" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_empty_answer_is_named_as_a_data_error(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    build = write_build(tmp_path)
+    tier = build / "instructions" / "tier-1000" / "train.jsonl"
+    rows = tier.read_text().splitlines()
+    rows[1] = json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": " "}]})
+    tier.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(main, ["train", str(make_recipe(tmp_path, tiny_llama_dir))])
+    assert result.exit_code == 2, result.output
+    assert "example 2 has an empty assistant turn (message 1)" in result.output
+    assert "fix: drop the example or fill in the answer" in result.output
+    assert not (tmp_path / "runs").exists()

@@ -166,6 +166,14 @@ def check_renders(tokenizer: Any, fmt: ChatFormat, conversations: list[list[dict
     """Render every conversation before training: a template that rejects the data (a role it does not
     support, roles that do not alternate) fails here, naming the example and the fix."""
     for n, messages in enumerate(conversations, 1):
+        empty = [i for i, m in enumerate(messages) if m["role"] == "assistant" and not m["content"].strip()]
+        if empty:
+            # An empty answer would train the model to stop at once; it is a data error, not a template one.
+            raise UsageError(
+                f"{file}: example {n} has an empty assistant turn (message {empty[0]}): nothing to train on\n"
+                "    fix: drop the example or fill in the answer (ltk's own tiers never contain one; check the "
+                "dataset's answer column)"
+            )
         try:
             text = render(tokenizer, fmt.template, messages)
             spans = assistant_spans(tokenizer, fmt, messages, text)
