@@ -207,7 +207,9 @@ def test_an_empty_answer_is_named_as_a_data_error(tmp_path: Path, tiny_llama_dir
     build = write_build(tmp_path)
     tier = build / "instructions" / "tier-1000" / "train.jsonl"
     rows = tier.read_text().splitlines()
-    rows[1] = json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": " "}]})
+    rows[1] = json.dumps(
+        {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": " "}]}
+    )
     tier.write_text("\n".join(rows) + "\n")
     result = CliRunner().invoke(main, ["train", str(make_recipe(tmp_path, tiny_llama_dir))])
     assert result.exit_code == 2, result.output
