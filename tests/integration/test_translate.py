@@ -442,7 +442,7 @@ def test_auto_backend_follows_the_cpu(nllb_dir: Path) -> None:
     expected = "transformers" if cpu_has_native_bf16() else "ctranslate2"
     assert resolve_backend("auto", "nllb", "cpu") == expected
     assert resolve_backend("auto", "madlad", "cpu") == expected
-    assert resolve_backend("auto", "m2m100", "cpu") == "transformers"  # its CTranslate2 path is untested
+    assert resolve_backend("auto", "m2m100", "cpu") == expected
     assert resolve_backend("auto", "nllb", "cpu", "float32") == "transformers"  # a pinned dtype: transformers
     assert resolve_backend("auto", "marian", "cpu") == "transformers"
     assert resolve_backend("transformers", "nllb", "cpu") == "transformers"

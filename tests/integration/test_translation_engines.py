@@ -68,17 +68,21 @@ def _random_weights(model, std: float = 1.0):
 
 
 def build_tiny_m2m100(folder: Path) -> Path:
+    """M2M-100's layout: vocab.json in fairseq order (<s> <pad> </s> <unk>, then the pieces), the 100
+    language tokens after it, 8 made-up words after those (facebook/m2m100_418M: 128004 + 100 + 8)."""
     from transformers import M2M100Config, M2M100ForConditionalGeneration, M2M100Tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     spm_file = _spm(folder / "sentencepiece.bpe.model")
-    (folder / "vocab.json").write_text(json.dumps(_spm_vocab(spm_file)))
+    pieces = [p for p in _spm_vocab(spm_file) if p not in ("<pad>", "</s>", "<unk>")]
+    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", *pieces])}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
     tok = M2M100Tokenizer(vocab_file=str(folder / "vocab.json"), spm_file=str(spm_file), src_lang="en")
-    size = max([*tok.get_vocab().values(), *tok.lang_token_to_id.values()]) + 1
+    size = max(tok.lang_token_to_id.values()) + 1 + tok.num_madeup_words
     config = M2M100Config(
         vocab_size=size, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id, bos_token_id=0, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
         decoder_start_token_id=tok.eos_token_id,
     )  # fmt: skip
     _random_weights(M2M100ForConditionalGeneration(config)).save_pretrained(folder)
@@ -177,8 +181,11 @@ def _counting(engine_model):
     return calls, original
 
 
-def _batched_single_cached(engine, src: str, tgt: str, tmp_path: Path, model) -> dict[str, list[int]]:
-    """Batched == one at a time; a rerun on the same cache makes zero model calls. Returns the ids."""
+def _batched_single_cached(engine, src: str, tgt: str, tmp_path: Path, model=None) -> dict[str, list[int]]:
+    """Batched == one at a time; a rerun on the same cache makes zero model calls. Returns the ids.
+
+    ``model``: the torch model whose ``generate`` calls are counted; None (CTranslate2, whose Translator
+    takes no attributes): the engine's own count of generate calls."""
     from ltk.translation import TranslationCache, translate_segments
 
     batched = translate_segments(
@@ -190,14 +197,17 @@ def _batched_single_cached(engine, src: str, tgt: str, tmp_path: Path, model) ->
     assert batched.stats.batches == 1 and single.stats.batches == len(SEGMENTS)
     assert batched.ids == single.ids
     assert len({tuple(v) for v in batched.ids.values()}) > 1  # outputs depend on the input: the test can fail
-    calls, original = _counting(model)
+    calls, original = _counting(model) if model is not None else ({"n": 0}, None)
+    before = engine.generate_calls
     try:
         again = translate_segments(
             engine, list(reversed(SEGMENTS)), src, tgt, cache=TranslationCache(tmp_path / "a"), progress=False
         )
     finally:
-        model.generate = original
+        if model is not None:
+            model.generate = original
     assert calls["n"] == 0 and again.stats.generate_calls == 0 and again.stats.cached == len(SEGMENTS)
+    assert engine.generate_calls == before
     assert again.ids == batched.ids
     return batched.ids
 
@@ -312,21 +322,67 @@ def test_sigkill_resume_identical(
     nllb_tests.check_kill_and_resume(model, src, tmp_path, ["--engine", family, "--tgt", tgt])
 
 
-def test_madlad_on_ctranslate2_same_ids_as_transformers(madlad_dir: Path, tmp_path: Path) -> None:
-    """MADLAD-400 (T5) converted to CTranslate2 (int8): the <2xx> prefix, no forced token, the same
-    interface; a segment alone starts with the same ids as in its batch."""
-    from ltk.translation import CTranslate2Engine, GenerationSettings, TranslationCache, translate_segments
+def _ct2(model: Path, family: str, tmp_path: Path, compute_type: str | None = None):
+    from ltk.translation import CTranslate2Engine, GenerationSettings
 
-    ct2 = CTranslate2Engine(
-        str(madlad_dir), family="madlad", settings=GenerationSettings(max_new_tokens=16), cache_dir=tmp_path
-    )
+    return CTranslate2Engine(
+        str(model), family=family, settings=GenerationSettings(max_new_tokens=16), cache_dir=tmp_path / "ct2",
+        compute_type=compute_type, threads=1,
+    )  # fmt: skip
+
+
+def _same_ids_as_transformers(model: Path, family: str, tmp_path: Path) -> dict[str, list[int]]:
+    """CTranslate2 with float32 weights gives exactly the float32 transformers engine's ids."""
+    from ltk.translation import TranslationCache, translate_segments
+
+    ct2 = _ct2(model, family, tmp_path, "float32")
+    assert ct2.model_key.endswith("+ct2-float32")
+    reference = _engine(model, family)
+    got = {}
+    for name, engine in (("ct2", ct2), ("hf", reference)):
+        got[name] = translate_segments(
+            engine, SEGMENTS, "eng_Latn", "swh_Latn", cache=TranslationCache(tmp_path / name), progress=False
+        ).ids
+    assert got["ct2"] == got["hf"]
+    assert len({tuple(v) for v in got["ct2"].values()}) > 1
+    return got["ct2"]
+
+
+def test_m2m100_on_ctranslate2(m2m_dir: Path, tmp_path: Path) -> None:
+    """M2M-100 converted to CTranslate2: its 100 language tokens and 8 made-up words at the model's ids
+    (transformers 5's tokenizer no longer hands them to the converter as special tokens), ``__sw__``
+    forced first, float32 ids equal to the transformers engine's, int8 batched equals one at a time, and
+    a rerun on the cache makes no model call."""
+    from ltk.translation import load_engine
+
+    ids = _same_ids_as_transformers(m2m_dir, "m2m100", tmp_path)
+    ct2 = _ct2(m2m_dir, "m2m100", tmp_path)
+    loaded = load_engine(str(m2m_dir), "ctranslate2", family="m2m100", languages=("eng_Latn", "swh_Latn"),
+                         cache_dir=tmp_path / "ct2")  # fmt: skip
+    assert loaded.backend == "ctranslate2" and loaded.model_key == ct2.model_key  # the same converted folder
+    tok = ct2.tokenizer
+    assert ct2.compute_type == "int8" and ct2.model_key.startswith("m2m100:")
+    assert len(ct2.target_vocabulary) == json.loads((m2m_dir / "config.json").read_text())["vocab_size"]
+    for code in ("en", "sw", "km", "zu"):
+        assert ct2.target_vocabulary[tok.convert_tokens_to_ids(f"__{code}__")] == f"__{code}__"
+    assert ct2.target_vocabulary[-8:] == [f"madeupword{i}" for i in range(8)]
+    sw = tok.convert_tokens_to_ids("__sw__")
+    assert all(v[0] == sw for v in ids.values())
+    int8 = _batched_single_cached(ct2, "eng_Latn", "swh_Latn", tmp_path / "int8")
+    assert all(v[0] == sw for v in int8.values())
+    khmer = ct2.encode(["មនុស្សទាំងអស់ កើតមកមានសេរីភាព"], "khm_Khmr")
+    assert khmer[0][0] == tok.convert_tokens_to_ids("__km__")
+    assert ct2.generate(khmer, "eng_Latn", [8])[0][0] == tok.convert_tokens_to_ids("__en__")
+
+
+def test_madlad_on_ctranslate2_same_ids_as_transformers(madlad_dir: Path, tmp_path: Path) -> None:
+    """MADLAD-400 (T5) converted to CTranslate2: float32 ids equal to the transformers engine's; int8 (the
+    CPU default) keeps the <2xx> prefix, forces nothing, batched equals one at a time, and cache hits make
+    no model call."""
+    _same_ids_as_transformers(madlad_dir, "madlad", tmp_path)
+    ct2 = _ct2(madlad_dir, "madlad", tmp_path)
     assert ct2.model_key.startswith("madlad:") and ct2.model_key.endswith("+ct2-int8")
     rows = ct2.encode(SEGMENTS, "eng_Latn", "swh_Latn")
     assert all(r[0] == ct2.tokenizer.convert_tokens_to_ids("<2sw>") for r in rows)
-    result = translate_segments(
-        ct2, SEGMENTS, "eng_Latn", "swh_Latn", cache=TranslationCache(tmp_path / "c"), progress=False
-    )
-    assert result.stats.translated == len(SEGMENTS) and ct2.generate_calls == 1
-    assert len({tuple(v) for v in result.ids.values()}) > 1
-    single = {s: ct2.generate(ct2.encode([s], "eng_Latn", "swh_Latn"), "swh_Latn", [16])[0] for s in SEGMENTS}
-    assert {s: v[:2] for s, v in single.items()} == {s: v[:2] for s, v in result.ids.items()}
+    assert ct2.forced_target("swh_Latn") is None
+    _batched_single_cached(ct2, "eng_Latn", "swh_Latn", tmp_path / "int8")

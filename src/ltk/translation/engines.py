@@ -38,9 +38,11 @@ NLLB_LICENCE = LICENCES["nllb"]
 # Families whose target language is forced as the first generated token (the rest prefix the source).
 FORCED_TARGET = ("nllb", "m2m100")
 BACKENDS = ("auto", "transformers", "ctranslate2")
-# Families "auto" sends to CTranslate2 (tested here: NLLB and MADLAD-400's T5). M2M-100 converts too, but
-# that path is untested here, so it runs on CTranslate2 only when asked; OPUS-MT stays on transformers.
-CT2_FAMILIES = ("nllb", "madlad")
+# Families "auto" sends to CTranslate2 (each tested here against the transformers engine: NLLB, M2M-100,
+# MADLAD-400's T5). OPUS-MT stays on transformers (one model per direction, loaded lazily).
+CT2_FAMILIES = ("nllb", "m2m100", "madlad")
+# Compute types CTranslate2 can also store the weights in; any other (int8, int8_float16, ...) stores int8.
+CT2_STORED = ("float32", "float16", "bfloat16")
 # Weights' dtype for the transformers engine. "auto": bfloat16 on GPUs that support it (float16 on older
 # ones), bfloat16 on CPUs with native bf16 matmuls (AMX / AVX512-BF16: matmuls 2-3x fp32 there, the engine
 # ~1.7x, benchmarks/translation.py), float32 elsewhere (emulated bf16 is slower than fp32).
@@ -267,7 +269,9 @@ class TransformersEngine(_Seq2SeqFamily):
 class CTranslate2Engine(_Seq2SeqFamily):
     """The same model converted to CTranslate2 (int8 on CPU by default): several times faster on CPU.
 
-    The conversion runs once and is kept next to the translation cache, keyed by the model fingerprint.
+    The conversion runs once and is kept next to the translation cache, keyed by the model fingerprint and
+    the compute type (int8 weights for the int8 types; float32 / float16 / bfloat16 stored as such, so a
+    float32 engine computes what the float32 transformers engine does).
     """
 
     backend = "ctranslate2"
@@ -309,7 +313,11 @@ class CTranslate2Engine(_Seq2SeqFamily):
         root = Path(cache_dir) if cache_dir else default_cache_dir()
         folder = root / "ct2" / hashlib.sha256(self.model_key.encode()).hexdigest()[:24]
         if not (folder / "model.bin").exists():
-            _convert_ct2(model, folder, revision)
+            _convert_ct2(model, folder, revision, family, self.compute_type)
+        # Ids <-> tokens through the converted model's own vocabularies: exactly the model's ids, including
+        # tokens the tokenizer cannot name (M2M-100's made-up words map to <unk> in M2M100Tokenizer).
+        self.source_vocabulary, self.target_vocabulary = _ct2_vocabularies(folder)
+        self._target_ids = {token: i for i, token in enumerate(self.target_vocabulary)}
         self.translator = ctranslate2.Translator(
             str(folder),
             device=self.device,
@@ -321,7 +329,8 @@ class CTranslate2Engine(_Seq2SeqFamily):
     def generate(self, batch: Sequence[Sequence[int]], tgt: str, limits: Sequence[int]) -> list[list[int]]:
         tok = self.tokenizer
         forced = self.forced_target(tgt)
-        source = [tok.convert_ids_to_tokens(list(ids)) for ids in batch]
+        vocabulary = self.source_vocabulary
+        source = [[vocabulary[i] for i in ids] for ids in batch]
 
         decoded = [0]
         row_limits = tuple(limits)
@@ -347,22 +356,45 @@ class CTranslate2Engine(_Seq2SeqFamily):
         )
         self.generate_calls += 1
         self.decoded_tokens += decoded[0]
-        eos, pad = tok.eos_token_id, tok.pad_token_id
+        eos, pad, ids = tok.eos_token_id, tok.pad_token_id, self._target_ids
         return [
-            _trim(tok.convert_tokens_to_ids(r.hypotheses[0]), eos, pad, limit)
+            _trim([ids[t] for t in r.hypotheses[0]], eos, pad, limit)
             for r, limit in zip(results, limits, strict=True)
         ]
 
 
-def _convert_ct2(model: str, folder: Path, revision: str | None) -> None:
+def _ct2_vocabularies(folder: Path) -> tuple[list[str], list[str]]:
+    """The converted model's (source, target) vocabularies, token i being id i."""
+
+    def read(name: str) -> list[str] | None:
+        if (folder / f"{name}.json").exists():
+            return json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        if (folder / f"{name}.txt").exists():  # older CTranslate2 versions
+            return (folder / f"{name}.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        return None
+
+    shared = read("shared_vocabulary")
+    source, target = read("source_vocabulary") or shared, read("target_vocabulary") or shared
+    if source is None or target is None:
+        raise LtkError(
+            f"the CTranslate2 model in {folder} has no vocabulary file: delete the folder to convert again"
+        )
+    return source, target
+
+
+def _convert_ct2(
+    model: str, folder: Path, revision: str | None, family: str = "nllb", compute_type: str = "int8"
+) -> None:
     import shutil
 
     from ctranslate2.converters import TransformersConverter
 
+    converter_class = _M2M100Converter() if family == "m2m100" else TransformersConverter
+    quantization = compute_type if compute_type in CT2_STORED else "int8"
     tmp = temp_sibling(folder)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        TransformersConverter(model, revision=revision).convert(str(tmp), quantization="int8", force=True)
+        converter_class(model, revision=revision).convert(str(tmp), quantization=quantization, force=True)
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise LtkError(f"cannot convert {model!r} to CTranslate2: {exc}") from exc
@@ -370,6 +402,46 @@ def _convert_ct2(model: str, folder: Path, revision: str | None) -> None:
     with contextlib.suppress(OSError):  # another rank may have finished the same conversion first
         tmp.rename(folder)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _m2m100_vocabulary(tokenizer: Any) -> dict[str, int]:
+    """M2M-100's vocabulary with its 100 language tokens, which M2M100Tokenizer keeps apart.
+
+    CTranslate2's M2M-100 converter appends the language tokens it finds among the tokenizer's
+    ``additional_special_tokens``; transformers 5 no longer lists them there, so the converted vocabulary
+    came out 100 tokens short ("Source vocabulary 0 has size 128012 but the model expected 128112"). The
+    ids must run 0..n-1 without gaps or clashes, or CTranslate2's token ids would not be the model's.
+    """
+    vocab = {**tokenizer.get_vocab(), **(getattr(tokenizer, "lang_token_to_id", None) or {})}
+    ids = sorted(vocab.values())
+    if ids != list(range(len(ids))):
+        clash = len(ids) - len(set(ids))
+        raise LtkError(
+            f"the M2M-100 tokenizer's ids are not 0..{len(ids) - 1} without gaps ({clash} clashing): "
+            "CTranslate2's vocabulary would not match the model's"
+        )
+    return vocab
+
+
+def _M2M100Converter() -> type:
+    """TransformersConverter whose tokenizer lists M2M-100's language tokens in its vocabulary."""
+    from ctranslate2.converters import TransformersConverter
+
+    class _FullVocabulary:
+        def __init__(self, tokenizer: Any):
+            self._tokenizer = tokenizer
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._tokenizer, name)
+
+        def get_vocab(self) -> dict[str, int]:
+            return _m2m100_vocabulary(self._tokenizer)
+
+    class M2M100Converter(TransformersConverter):
+        def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
+            return _FullVocabulary(super().load_tokenizer(tokenizer_class, model_name_or_path, **kwargs))
+
+    return M2M100Converter
 
 
 def _trim(ids: Sequence[int], eos: int, pad: int, limit: int) -> list[int]:
