@@ -1,6 +1,7 @@
 """The LLM engine over real HTTP: a small OpenAI-compatible server on the loopback address (a deterministic
 translator: it reverses the word order and tags the target language, keeping ``[[0]]`` masks) answers
-``ltk translate --engine llm``. The prompt names both languages, decoding is greedy, requests stay under
+``ltk translate --engine llm``; ltk's own server running a tiny random LLaMA (SmolLM2's tokenizer and chat
+template) answers it end to end too. The prompt names both languages, decoding is greedy, requests stay under
 the concurrency limit, the cache is shared; a server that dies mid-run loses nothing and a rerun completes;
 unreachable, non-OpenAI and wrong-model endpoints are configuration errors (exit 2) with nothing written.
 """
@@ -278,3 +279,77 @@ def test_compare_engines_on_the_eval_set(tmp_path: Path, server: Translator) -> 
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| nllb |" in result.output  # the table is printed too
     assert len(server.requests) == 24  # 12 pairs, both ways, each once
+
+
+class RecordingChatServer:
+    """ltk's own OpenAI-compatible server (``ltk.evaluate.serve.ChatServer``) running a tiny random LLaMA
+    with SmolLM2's real tokenizer and ChatML template; it records the prompt the model is given."""
+
+    def __init__(self, model_dir: Path, name: str):
+        from transformers import AutoTokenizer
+
+        from ltk.evaluate.generation import render_prompt
+        from ltk.evaluate.serve import ChatServer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        plain = ChatServer.for_model(str(model_dir), device="cpu")
+        plain.server_close()
+        prompts: list[str] = []
+
+        def generate_fn(messages, max_tokens):
+            prompts.append(render_prompt(tokenizer, messages))  # exactly what the model is fed
+            return plain.generate_fn(messages, max_tokens)
+
+        self.server, self.prompts = ChatServer(generate_fn, name), prompts
+        self.server.start_background()
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_llm_engine_against_a_tiny_local_model(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """`ltk translate --engine llm` end to end over loopback HTTP against a real (tiny, random) causal LM:
+    the prompt the model receives names both languages in its chat template, greedy decoding gives the
+    same bytes on a fresh rerun, and a rerun on the cache makes no request at all."""
+    import torch
+
+    torch.set_num_threads(1)
+    src = tmp_path / "in.jsonl"
+    _write_input(src, 4)
+    served = RecordingChatServer(tiny_llama_dir, "tiny-llama")
+    try:
+
+        def translate(out: Path, cache: Path) -> subprocess.CompletedProcess:
+            cmd = [*_cmd(src, out, cache, served.url), "--max-new-tokens", "12"]
+            cmd[cmd.index(MODEL)] = "tiny-llama"
+            return _run(cmd)
+
+        first = translate(tmp_path / "a.jsonl", tmp_path / "cache-a")
+        assert first.returncode == 0, first.stderr
+        requests = len(served.server.requests)
+        assert requests == 5  # 4 distinct instructions; the answers are one sentence once URLs are masked
+        assert all(r["temperature"] == 0 and r["max_tokens"] == 12 for r in served.server.requests)
+        prompt = served.prompts[0]
+        assert prompt.startswith("<|im_start|>system\nYou are a professional translator.")
+        assert "from English (eng_Latn) into Swahili (swh_Latn)" in prompt
+        assert prompt.endswith("<|im_start|>assistant\n")  # the model's own template, ready to answer
+        records = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+        assert len(records) == 4 and all(r["messages"][0]["role"] == "user" for r in records)
+        assert all(r["messages"][0]["content"].strip() for r in records)  # the model's words, not nothing
+
+        fresh = translate(tmp_path / "b.jsonl", tmp_path / "cache-b")  # new cache: the model runs again
+        assert fresh.returncode == 0, fresh.stderr
+        assert len(served.server.requests) == 2 * requests
+        assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()  # greedy
+
+        cached = translate(tmp_path / "c.jsonl", tmp_path / "cache-a")
+        assert cached.returncode == 0, cached.stderr
+        assert len(served.server.requests) == 2 * requests  # zero requests: everything from the cache
+        assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
+    finally:
+        served.stop()
