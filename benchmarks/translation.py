@@ -28,6 +28,16 @@ Variants (same segments, same model, one process):
                ltk's CTranslate2 engine did before 2026-11-27); run once, after the rounds
   dedup        ltk-ct2 on a workload with realistic repeats, with and without translating each
                distinct segment once
+  families     one row per engine family at its smallest released size, on each backend ltk runs it
+               on (random weights, exact configs, the same segments and limits): m2m100-hf / -ct2
+               (facebook/m2m100_418M), marian-hf (opus-mt transformer-align), madlad-hf / -ct2
+               (google/madlad400-3b-mt's exact layer shapes and vocabulary, but --madlad-layers of its
+               32+32 layers: the whole 3B model is 12 GB in float32 and its conversion holds it twice,
+               more than a shared 23 GB / 2-core machine has); an LLM endpoint gets no row (its speed is
+               the serving stack's, vLLM or llama.cpp, not ltk's)
+
+On a CPU without native bf16, "ltk" (dtype auto) is float32, so ltk-fp32 is the same run and is not
+repeated: its row is ltk's.
 """
 
 from __future__ import annotations
@@ -55,6 +65,7 @@ from ltk.translation import (
     token_budget_batches,
     translate_segments,
 )
+from ltk.translation.engines import CT2_FAMILIES
 
 RESULTS = Path(__file__).parent / "results"
 MODEL_MARK = "ltk-benchmark-model-v2"  # models built before the zero EOS row are rebuilt
@@ -130,7 +141,9 @@ OPUS_MT = {
     "forced_eos_token_id": None,
 }
 # google/madlad400-3b-mt (T5): 32+32 layers, d_model 1024, d_ff 8192, 16 heads x 128, vocab 256000,
-# untied head. 3B parameters: 12 GB in float32, more than a shared 23 GB machine should hold.
+# untied head. 3B parameters: 12 GB in float32 (the CTranslate2 conversion loads it as well), more than a
+# shared 23 GB machine holds: --madlad-layers keeps every shape but runs fewer layers (time per token is
+# about embeddings/head + layers x per-layer cost; the row says how many were run).
 MADLAD_3B = {
     "vocab_size": 256000,
     "d_model": 1024,
@@ -170,9 +183,9 @@ def _small_spm(path: Path, user_symbols: list[str]) -> Path:
 
 
 def build_family_model(folder: Path, family: str, config: dict) -> None:
-    """Random weights in a family's exact config, its real tokenizer class, and zero EOS/pad rows in the
-    output projection (so no segment ends early: every row decodes exactly to its limit)."""
-    import sentencepiece as spm
+    """Random weights in a family's exact config, its real tokenizer class with the model's full vocabulary
+    (CTranslate2's converter maps every id to a token), and zero EOS/pad rows in the output projection (so
+    no segment ends early: every row decodes exactly to its limit)."""
     from transformers import (
         M2M100Config,
         M2M100ForConditionalGeneration,
@@ -188,15 +201,18 @@ def build_family_model(folder: Path, family: str, config: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     if family == "m2m100":
-        config = {**config, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 1}
+        # M2M-100's layout: vocab.json in fairseq order, then 100 language tokens and 8 made-up words
+        # (128004 + 100 + 8 = 128112); pad 1, eos 2 as in NLLB's config.
         model = M2M100ForConditionalGeneration(M2M100Config(**config))
         model_file = _small_spm(folder / "sentencepiece.bpe.model", [])
-        sp = spm.SentencePieceProcessor(model_file=str(model_file))
-        (folder / "vocab.json").write_text(
-            json.dumps({sp.id_to_piece(i): i for i in range(sp.get_piece_size())})
-        )
+        plain = config["vocab_size"] - 100 - 8
+        vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{f"▁p{i}": i for i in range(4, plain)}}
+        (folder / "vocab.json").write_text(json.dumps(vocab))
         tok = M2M100Tokenizer(vocab_file=str(folder / "vocab.json"), spm_file=str(model_file), src_lang="en")
+        assert max(tok.lang_token_to_id.values()) + 1 + tok.num_madeup_words == config["vocab_size"]
     elif family == "marian":
+        import sentencepiece as spm
+
         model = MarianMTModel(MarianConfig(**config))
         model_file = _small_spm(folder / "source.spm", [])
         (folder / "target.spm").write_bytes(model_file.read_bytes())
@@ -206,12 +222,13 @@ def build_family_model(folder: Path, family: str, config: dict) -> None:
         )
         tok = MarianTokenizer(str(model_file), str(folder / "target.spm"), str(folder / "vocab.json"))
     else:
+        # MADLAD's 256000 pieces (pad, eos, unk first), its <2xx> tokens among them (here at the end).
         model = T5ForConditionalGeneration(T5Config(**config))
-        model_file = _small_spm(folder / "spm.model", ["<2en>", "<2sw>"])
-        sp = spm.SentencePieceProcessor(model_file=str(model_file))
-        tok = T5Tokenizer(
-            vocab=[(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())], extra_ids=0
-        )
+        pieces = [(p, 0.0) for p in ("<pad>", "</s>", "<unk>")]
+        pieces += [(f"▁p{i}", -float(i)) for i in range(3, config["vocab_size"] - 2)]
+        pieces += [("<2en>", 0.0), ("<2sw>", 0.0)]
+        tok = T5Tokenizer(vocab=pieces, extra_ids=0)
+        assert len(tok) == config["vocab_size"]
     with torch.no_grad():
         head = model.get_output_embeddings().weight
         head[config.get("eos_token_id", 1)] = 0.0
@@ -337,6 +354,34 @@ def run_no_dedup(engine, segments: list[str], batch_tokens: int) -> tuple[float,
     return time.perf_counter() - start, useful
 
 
+def cpu_description() -> dict:
+    """The CPU's model name and the flags that decide the fast paths (bf16 / int8 matmul units)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"model": platform.processor() or platform.machine()}
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    watched = (
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512_vnni",
+        "avx_vnni",
+        "avx512_bf16",
+        "amx_bf16",
+        "amx_tile",
+    )
+    return {
+        "model": fields.get("model name", "?"),
+        "cores": os.cpu_count(),
+        "flags_present": [f for f in watched if f in flags],
+        "flags_absent": [f for f in watched if f not in flags],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny model and workload (smoke test)")
@@ -354,13 +399,21 @@ def main() -> None:
     parser.add_argument(
         "--families",
         nargs="*",
-        default=["m2m100", "marian"],
+        default=["m2m100", "marian", "madlad"],
         choices=sorted(FAMILY_CONFIGS),
-        help="engine families measured beside NLLB (madlad: 3B parameters, 12 GB in float32: opt in)",
+        help="engine families measured beside NLLB, each at its smallest released size",
+    )
+    parser.add_argument(
+        "--madlad-layers",
+        type=int,
+        default=4,
+        help="encoder and decoder layers of the MADLAD-400 3B shape actually run (it has 32 + 32; all "
+        "32 need 12 GB in float32 and twice that to convert)",
     )
     parser.add_argument("--out", default="translation", help="results file name under benchmarks/results/")
     args = parser.parse_args()
     n, n_naive = (48, 8) if args.quick else (args.segments, args.naive_segments)
+    load_at_start = os.getloadavg()[0]
     torch.set_num_threads(os.cpu_count() or 1)
     settings = GenerationSettings(max_new_tokens=256, max_length_ratio=args.length_ratio, min_new_tokens=0)
     work = Path(tempfile.mkdtemp(prefix="ltk-bench-"))
@@ -371,7 +424,13 @@ def main() -> None:
             build_model(model_dir, TINY if args.quick else NLLB_600M)
         build_s = time.perf_counter() - t0
         hf = IdsTransformersEngine(str(model_dir), settings=settings, device="cpu")  # ltk's default dtype
-        hf32 = IdsTransformersEngine(str(model_dir), settings=settings, device="cpu", dtype="float32")
+        # Without native bf16, dtype auto is float32: ltk-fp32 would be the same run, so it is not repeated.
+        fp32_is_ltk = hf.dtype == "float32"
+        hf32 = (
+            hf
+            if fp32_is_ltk
+            else IdsTransformersEngine(str(model_dir), settings=settings, device="cpu", dtype="float32")
+        )
         t0 = time.perf_counter()
         ct2 = IdsCT2Engine(str(model_dir), settings=settings, device="cpu", cache_dir=work / "ct2")
         convert_s = time.perf_counter() - t0
@@ -417,14 +476,18 @@ def main() -> None:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", flush=True)
             got = {}
+            load_start = os.getloadavg()[0]
             s, u = run_generate(hf32, [[seg] for seg in naive_subset])
             got["naive"] = record("naive", naive_subset, s, u, note=f"every {step}th segment, extrapolated")
             s, u = run_generate(hf32, [segments[i : i + 16] for i in range(0, n, 16)])
             got["peer"] = record("peer", segments, s, u, note="fixed batches of 16 in file order")
             s, u, st = run_ltk(hf, segments, args.batch_tokens, work / f"cache-hf-{r}")
             got["ltk"] = record("ltk", segments, s, u, batches=st["batches"], dtype=hf.dtype)
-            s, u, st = run_ltk(hf32, segments, args.batch_tokens, work / f"cache-hf32-{r}")
-            got["ltk-fp32"] = record("ltk-fp32", segments, s, u, batches=st["batches"], dtype="float32")
+            if fp32_is_ltk:
+                got["ltk-fp32"] = {**got["ltk"], "note": "the ltk run: dtype auto is float32 on this CPU"}
+            else:
+                s, u, st = run_ltk(hf32, segments, args.batch_tokens, work / f"cache-hf32-{r}")
+                got["ltk-fp32"] = record("ltk-fp32", segments, s, u, batches=st["batches"], dtype="float32")
             before = ct2.decoded_tokens
             s, u, st = run_ltk(ct2, segments, args.batch_tokens, work / f"cache-ct2-{r}")
             decoded = ct2.decoded_tokens - before
@@ -439,7 +502,8 @@ def main() -> None:
                 "ltk_fp32_vs_peer": round(rate["ltk-fp32"] / rate["peer"], 2),
                 "dtype_gain": round(rate["ltk"] / rate["ltk-fp32"], 2),
             }
-            print(json.dumps(got["ratios"]), flush=True)
+            got["load_average"] = {"start": load_start, "end": os.getloadavg()[0]}
+            print(json.dumps(got["ratios"]), got["load_average"], flush=True)
             rounds.append(got)
 
         def median(values: list[float]) -> float:
@@ -465,27 +529,38 @@ def main() -> None:
             "ct2-dedup", repeats, s_d, u_d, distinct=st["distinct"], note="repeats workload, distinct once"
         )
         ratios["dedup_gain"] = round(s_all / s_d, 2)
-        # One row per engine family at its smallest released size: ltk's path as it runs by default.
+        # One row per engine family at its smallest released size, on each backend ltk runs it on.
         families = {}
         for family in args.families:
-            fam_dir = (Path(args.model_dir).parent if args.model_dir else work) / f"bench-{family}"
+            config = FAMILY_CONFIGS[family] if not args.quick else {**FAMILY_CONFIGS[family], **QUICK[family]}
+            model_name = FAMILY_MODELS[family]
+            if family == "madlad" and args.madlad_layers < config["num_layers"]:
+                config = {
+                    **config,
+                    "num_layers": args.madlad_layers,
+                    "num_decoder_layers": args.madlad_layers,
+                }
+                model_name += f", {args.madlad_layers}+{args.madlad_layers} of its 32+32 layers"
+            suffix = f"-{config.get('num_layers')}l" if family == "madlad" else ""
+            fam_dir = (Path(args.model_dir).parent if args.model_dir else work) / f"bench-{family}{suffix}"
+            t0 = time.perf_counter()
             if not (fam_dir / MODEL_MARK).exists():
-                config = (
-                    FAMILY_CONFIGS[family] if not args.quick else {**FAMILY_CONFIGS[family], **QUICK[family]}
-                )
                 build_family_model(fam_dir, family, config)
-            # transformers only: CTranslate2's converter wants a tokenizer with the model's full vocabulary
-            for backend in ("transformers",):
+            build_family_s = time.perf_counter() - t0
+            for backend in ("transformers", "ctranslate2") if family in CT2_FAMILIES else ("transformers",):
                 cls = IdsTransformersEngine if backend == "transformers" else IdsCT2Engine
                 extra = {"cache_dir": work / f"ct2-{family}"} if backend == "ctranslate2" else {}
+                t0 = time.perf_counter()
                 engine = cls(str(fam_dir), family=family, settings=settings, device="cpu", **extra)
-                engine.plain_vocab = FAMILY_CONFIGS[family]["vocab_size"] - 300 if not args.quick else 200
+                load_s = time.perf_counter() - t0
+                engine.plain_vocab = config["vocab_size"] - 300 if not args.quick else 200
                 engine.generate(engine.encode(segments[:2], SRC, TGT), TGT, [4, 4])  # warm-up
                 s, u, st = run_ltk(engine, segments, args.batch_tokens, work / f"cache-{family}-{backend}")
                 name = f"{family}-{'ct2' if backend == 'ctranslate2' else 'hf'}"
                 families[name] = record(
                     name, segments, s, u, engine=engine, batches=st["batches"], precision=engine.precision,
-                    model=FAMILY_MODELS[family],
+                    model=model_name, build_seconds=round(build_family_s, 1),
+                    load_or_convert_seconds=round(load_s, 1), load_average=os.getloadavg()[0],
                 )  # fmt: skip
                 del engine
         lengths = sorted(len(x.split()) for x in segments)
@@ -504,6 +579,8 @@ def main() -> None:
                 "distinct_in_dedup_workload": len(set(repeats)),
                 "output_tokens_per_segment": f"{args.length_ratio} x source length + 10 (forced)",
             },
+            "cpu": cpu_description(),
+            "load_average_at_start": load_at_start,
             "load_average_at_end": os.getloadavg()[0],
             "ltk_dtype": hf.dtype,
             "cpu_native_bf16": cpu_has_native_bf16(),
