@@ -436,6 +436,32 @@ def test_a_datasheet_without_sections_or_changelog_line_is_rejected(tmp_path: Pa
     assert f"{readme}: ## Changelog: no changelog line for version 7" in out
 
 
+def test_a_translating_pack_states_its_engine_and_why(tmp_path: Path) -> None:
+    """A pack that translates instructions has a '## Translation engine' section stating the engine in use;
+    switching engines without revisiting it is an error; a pack that translates nothing needs none."""
+    folder = write_pack(tmp_path, mutated(lambda doc: None))
+    assert validate(folder)[0] == 0
+    readme = folder / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace("## Translation engine", "## Engine"), encoding="utf-8")
+    code, out = validate(folder)
+    assert code == 2 and f"{readme}: ## Translation engine: datasheet section missing" in out
+    assert "`instructions.engine: nllb`" in out and "ltk translate --compare nllb" in out
+
+    switched = write_pack(tmp_path, mutated(_set("instructions.engine", "m2m100")), name="yy")
+    code, out = validate(switched)
+    assert code == 2, out
+    assert "the translation engine section does not state the engine in use" in out
+    assert "instructions.engine: m2m100" in out
+
+    def no_translation(doc: dict) -> None:
+        doc["instructions"]["translate"] = []
+
+    quiet = write_pack(tmp_path, mutated(no_translation), name="zz")
+    (quiet / "README.md").write_text(text.replace("## Translation engine", "## Engine"), encoding="utf-8")
+    assert validate(quiet)[0] == 0, validate(quiet)[1]
+
+
 def test_a_finished_scaffold_validates(tmp_path: Path) -> None:
     """Replace every marked line of a fresh scaffold: validate then passes (the rule is not a wall)."""
     assert CliRunner().invoke(main, ["langpacks", "new", "ha", "--out", str(tmp_path)]).exit_code == 0

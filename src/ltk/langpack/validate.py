@@ -5,7 +5,8 @@ The contribution rules (``contribution_problems``) are the ones the shipped lang
 no TODO or ``__PLACEHOLDER__`` left from the template (in the pack, the templates it includes, its
 datasheet, or the scaffold's placeholder data), every licence a known SPDX id or expression, every
 licence and hub dataset named in the datasheet, the datasheet's sections and a changelog line for the
-current version.
+current version; a pack that translates instructions also says in its datasheet which engine does it and
+why (a ``## Translation engine`` section naming the engine in use).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ltk.registry import load_registry
 
 DATASHEET = "README.md"
 DATASHEET_SECTIONS = ("## Sources and licences", "## How to build", "## Known limits", "## Changelog")
+ENGINE_SECTION = "## Translation engine"  # required when the pack translates instructions
 _LEFTOVER = re.compile(r"TODO|__[A-Z0-9_]+__")
 
 
@@ -151,6 +153,35 @@ def licence_problems(pack: Langpack) -> list[Problem]:
     return problems
 
 
+def engine_section_problems(pack: Langpack, readme: Path, text: str) -> list[Problem]:
+    """A pack that translates instructions says which engine does it and why: a ``## Translation engine``
+    section that states ``instructions.engine: <the engine in use>``, so switching engines means
+    revisiting it."""
+    instructions = pack.spec.instructions
+    if not instructions.translate:
+        return []
+    stated = f"instructions.engine: {instructions.engine}"
+    fix = (
+        f"add a {ENGINE_SECTION!r} section stating `{stated}` and why it was chosen (the numbers of "
+        f"`ltk translate --compare nllb --compare m2m100 --compare madlad --langpack {pack.code}`, or that "
+        "engines were not compared yet); see langpacks/_template/README.md"
+    )
+    match = re.search(rf"^{re.escape(ENGINE_SECTION)}[ \t]*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    if match is None:
+        return [Problem(str(readme), ENGINE_SECTION, "datasheet section missing", fix=fix)]
+    if stated not in match.group(1):
+        return [
+            Problem(
+                str(readme),
+                ENGINE_SECTION,
+                "the translation engine section does not state the engine in use",
+                stated,
+                f"state `{stated}` there and why it was chosen",
+            )
+        ]
+    return []
+
+
 def datasheet_problems(pack: Langpack) -> list[Problem]:
     """The datasheet exists, has its sections and a changelog line for the version, and names every
     licence and hub dataset the pack uses."""
@@ -163,6 +194,7 @@ def datasheet_problems(pack: Langpack) -> list[Problem]:
         for heading in DATASHEET_SECTIONS
         if heading not in text
     ]
+    problems += engine_section_problems(pack, readme, text)
     version = pack.spec.version
     if not re.search(rf"^- v{version}:", text, re.M):
         problems.append(
