@@ -79,6 +79,8 @@ def test_family_codes_from_flores() -> None:
     assert iso_codes("swh_Latn")[:2] == ["sw", "swa"]
     assert iso_codes("khm_Khmr")[0] == "km" and "tl" in iso_codes("tgl_Latn")  # M2M-100 says tl
     assert family_code("m2m100", "khm_Khmr", ["en", "km", "sw"]) == "km"
+    assert family_code("m2m100", "pbt_Arab", ["en", "ps"]) == "ps"  # Southern Pashto: M2M-100's Pashto
+    assert family_code("madlad", "pbt_Arab", ["pbt", "ps"]) == "pbt"  # the specific code first
     assert family_code("madlad", "swh_Latn", ["sw", "en"]) == "sw"
     assert family_code("nllb", "swh_Latn", ["swh_Latn"]) == "swh_Latn"
     with pytest.raises(UsageError, match=r"does not support nya_Latn \(tried ny, nya, nya_Latn\)"):

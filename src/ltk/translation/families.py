@@ -35,8 +35,9 @@ NAMES = {
     "marian": "OPUS-MT (Marian)",
     "llm": "LLM endpoint",
 }
-# 639-1 codes that langcodes normalises away but MT vocabularies still use (Tagalog: tl, now fil).
-ISO1_ALIASES = {"fil": "tl", "tgl": "tl"}
+# 639-1 codes that langcodes normalises away but MT vocabularies still use (Tagalog: tl, now fil), and a
+# macrolanguage it does not fold an individual language into (Southern Pashto pbt: Pashto ps, M2M-100's code).
+ISO1_ALIASES = {"fil": "tl", "tgl": "tl", "pbt": "ps"}
 # The language tokens of each family's vocabulary, to list what a model supports.
 TOKEN_PATTERNS = {
     "nllb": re.compile(r"^([a-z]{3}_[A-Z][a-z]{3})$"),
