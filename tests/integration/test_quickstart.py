@@ -58,3 +58,28 @@ def test_fast_quickstart_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert again.exit_code == 0, again.output + repr(again.exception)
     assert {p: p.stat().st_mtime_ns for p in (out / "eval").glob("*.json")} == before
     assert "skipped (--resume)" in again.output
+
+    # It ends with one `ltk chat` and one `ltk export` command for its result; both work as printed.
+    import re
+    import shlex
+
+    chat_line = next(line for line in result.output.splitlines() if line.startswith("talk to it:  ltk chat "))
+    export_line = next(
+        line for line in result.output.splitlines() if line.startswith("ship it:     ltk export ")
+    )
+    chat = shlex.split(chat_line.split("ltk ", 1)[1])
+    assert chat == ["chat", "runs/qs", "--compare", "embedded:smollm2-135m"]
+    session = CliRunner().invoke(main, [*chat, "--max-new-tokens", "24"], input="Moni! Muli bwanji?\n/exit\n")
+    assert session.exit_code == 0, session.output + repr(session.exception)
+    assert session.output.count("tokens/s") == 2  # one answer from each model, side by side
+    # -p on the quickstart-sized model: decoded through its template, stopped at <|im_end|> or the limit
+    one = CliRunner().invoke(main, ["chat", "runs/qs", "-p", "What is 2+2?", "--max-new-tokens", "48"])
+    assert one.exit_code == 0, one.output + repr(one.exception)
+    tokens = int(re.search(r"\[runs/qs \(sft\): (\d+) tokens", one.output).group(1))
+    assert 0 < tokens <= 48 and "<|im_end|>" not in one.output and "<|im_start|>" not in one.output
+    export = shlex.split(export_line.split("ltk ", 1)[1])
+    assert export == ["export", "runs/qs", "--out", "runs/qs-ollama", "--format", "ollama"]
+    shipped = CliRunner().invoke(main, export)
+    assert shipped.exit_code == 0, shipped.output + repr(shipped.exception)
+    rt = json.loads((tmp_path / "runs" / "qs-ollama" / "ltk_export.json").read_text())["round_trip"]
+    assert rt["passed"] and (tmp_path / "runs" / "qs-ollama" / "Modelfile").is_file()

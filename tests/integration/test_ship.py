@@ -136,6 +136,85 @@ def test_export_gguf_round_trips_a_real_llama3_tokenizer(
     assert "<|start_header_id|>" in bytes(field.parts[field.data[0]]).decode("utf-8")
 
 
+def _tiny_qwen3(tokenizer_dir: Path, out: Path) -> Path:
+    """A tiny random Qwen3 whose head size (32) is neither hidden/heads (16) nor Qwen3Config's default
+    (128), as in real Qwen3 checkpoints (Qwen3-0.6B: hidden 1024, 16 heads, head_dim 128)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(0)
+    config = Qwen3Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+    )
+    AutoModelForCausalLM.from_config(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def _export_qwen3_gguf(src: Path, out: Path) -> dict:
+    from gguf import GGUFReader
+
+    res = CliRunner().invoke(main, ["export", str(src), "--out", str(out), "--format", "gguf"])
+    assert res.exit_code == 0, res.output
+    rt = json.loads((out / "ltk_export.json").read_text())["round_trip"]
+    assert rt["passed"] and rt["metadata_agrees"] and rt["same_token_ids"], rt
+    assert rt["max_abs_logprob_diff"] <= rt["tolerance"] == 0.05
+    # transformers' GGUF loader has no attention.key_length for qwen3: it reads the class default (128);
+    # the file says 32 (what llama.cpp uses), so the tensors were loaded against the exported config.
+    assert rt["transformers_loader_config_differs"] == {"head_dim": {"loader": 128, "file": 32}}
+    (gguf_file,) = out.glob("*.gguf")
+    reader = GGUFReader(gguf_file)
+    assert reader.get_field("qwen3.attention.key_length").contents() == 32
+    assert reader.get_field("qwen3.attention.value_length").contents() == 32
+    return rt
+
+
+def test_export_gguf_qwen3_with_its_own_head_dim(tokenizer_dir: Path, tmp_path: Path) -> None:
+    """Qwen3 architecture with SmolLM2's tokenizer (49k entries: cheap enough for every run)."""
+    src = _tiny_qwen3(tokenizer_dir, tmp_path / "qwen3-smol")
+    _export_qwen3_gguf(src, tmp_path / "out")
+
+
+@pytest.mark.slow  # transformers reads the 151k-token Qwen3 vocabulary back from GGUF three times (minutes)
+def test_export_gguf_round_trips_a_real_qwen3_tokenizer(tmp_path: Path) -> None:
+    from conftest import real_tokenizer_dir
+
+    src = _tiny_qwen3(real_tokenizer_dir("qwen3"), tmp_path / "qwen3")
+    rt = _export_qwen3_gguf(src, tmp_path / "out")
+    assert rt["tokens"] > 40  # the check text, in Qwen3's own ids (Khmer through byte-level BPE)
+
+
+def test_metadata_check_catches_a_gguf_that_disagrees_with_the_config(
+    tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    """The metadata check fails on the head size, layer count, vocabulary and tied output when they differ."""
+    from transformers import AutoConfig
+
+    from ltk.ship.gguf import convert, metadata_mismatches, read_metadata
+
+    gguf_file = convert(tiny_llama_dir, tmp_path / "tiny-f32.gguf", "f32")
+    meta, names = read_metadata(gguf_file)
+    config = AutoConfig.from_pretrained(tiny_llama_dir)
+    assert metadata_mismatches(meta, names, config) == []
+    config.head_dim, config.num_hidden_layers, config.vocab_size = 32, 3, config.vocab_size + 1
+    config.tie_word_embeddings = False
+    wrong = " | ".join(metadata_mismatches(meta, names, config))
+    assert "attention.key_length=16 but config head_dim=32" in wrong
+    assert "llama.block_count=2 but config num_hidden_layers=3" in wrong
+    assert "config vocab_size=49153" in wrong and "output.weight absent" in wrong
+
+
 # --------------------------------------------------------------------------------------------- ollama
 def _go_render(go_template: str, messages: list[dict[str, str]], tmp_path: Path) -> str:
     go_template_lib = pytest.importorskip("go_template", reason="py-go-template (Go's text/template) missing")
@@ -219,6 +298,52 @@ def test_refusals_exit_2_and_write_nothing(tmp_path: Path, tiny_llama_dir: Path)
     assert res.exit_code == 2 and "does not support the architecture 'OPTForCausalLM'" in res.output
     assert "--format hf" in res.output
     assert not out.exists() and not list(tmp_path.glob("out.tmp-*"))
+
+
+def test_gemma3_without_its_sentencepiece_model_is_refused_before_any_work(tmp_path: Path) -> None:
+    """Gemma-3 with only tokenizer.json (what the real tokenizer ships as here): exit 2, nothing written."""
+    import shutil
+
+    from transformers import Gemma3TextConfig
+
+    from conftest import real_tokenizer_dir
+
+    src = tmp_path / "gemma3"
+    Gemma3TextConfig(
+        vocab_size=262145,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        architectures=["Gemma3ForCausalLM"],
+    ).save_pretrained(src)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(real_tokenizer_dir("gemma3") / name, src / name)
+    out = tmp_path / "out"
+    for fmt in ("gguf", "ollama"):
+        res = _invoke("export", str(src), "--out", str(out), "--format", fmt)
+        assert res.exit_code == 2, res.output
+        assert "Gemma3ForCausalLM (Gemma-3) has no SentencePiece tokenizer.model" in res.output
+        assert "copy tokenizer.model" in res.output and "--format hf" in res.output
+        assert not out.exists() and not list(tmp_path.glob("out.tmp-*"))
+
+
+@pytest.mark.slow  # the converter on a 262k-token vocabulary: about 35 s of CPU
+def test_llama_cpp_converter_writes_gemma3_from_tokenizer_json_as_byte_level_bpe(
+    tiny_family_model, tmp_path: Path
+) -> None:
+    """Why the refusal above exists, kept as a canary: if a later converter writes Gemma-3's vocabulary
+    properly from tokenizer.json, this fails and the refusal can go."""
+    from gguf import GGUFReader
+
+    from ltk.ship.gguf import convert
+
+    gguf_file = convert(tiny_family_model("gemma3"), tmp_path / "g3.gguf", "f16")
+    reader = GGUFReader(gguf_file)
+    assert reader.get_field("tokenizer.ggml.model").contents() == "gpt2"  # not "llama" (SentencePiece)
+    assert reader.get_field("tokenizer.ggml.pre").contents() != "gemma"
 
 
 def test_push_to_hub_fails_before_any_work_offline_or_without_a_token(

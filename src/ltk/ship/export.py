@@ -54,16 +54,21 @@ class ExportResult:
         return lines
 
 
-def _model_config(source: ModelSource) -> dict[str, Any]:
-    """config.json of the weights to export (an adapter's base for an adapter), read without loading."""
+def _model_folder(source: ModelSource) -> Path:
+    """The folder of the weights to export (an adapter's base for an adapter)."""
     folder = Path(str(source.folder))
     if source.is_adapter:
         from ltk.assets import resolve_model
 
         adapter = json.loads((folder / "adapter_config.json").read_text("utf-8"))
         folder = Path(resolve_model(adapter.get("base_model_name_or_path") or source.base_model() or ""))
+    return folder
+
+
+def _model_config(source: ModelSource) -> dict[str, Any]:
+    """config.json of the weights to export, read without loading."""
     try:
-        return json.loads((folder / "config.json").read_text("utf-8"))
+        return json.loads((_model_folder(source) / "config.json").read_text("utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -102,7 +107,9 @@ def export_model(
     source = resolve_source(model)
     log.info(f"exporting {source.label}: {source.folder}")
     if fmt in ("gguf", "ollama"):
-        gguf_step.check_architecture(_model_config(source), str(source.folder))
+        gguf_step.check_architecture(
+            _model_config(source), str(source.folder), (Path(str(source.folder)), _model_folder(source))
+        )
     pieces = None
     if fmt == "ollama":
         pieces = _ollama_template(source)
@@ -124,6 +131,7 @@ def export_model(
         hf_dir = tmp if fmt == "hf" else tmp / ".hf-work"
         hf_dir.mkdir(exist_ok=True)
         facts = save_hf(model_obj, tokenizer, source, hf_dir, dtype)
+        _carry_sentencepiece((Path(str(source.folder)), _model_folder(source)), hf_dir)
         del model_obj
         bar.update(1)
         manifest: dict[str, Any] = {"format": fmt, "source": _source_facts(source), "model": facts}
@@ -136,6 +144,12 @@ def export_model(
                 bar.set_postfix_str("round trip")
                 rt = gguf_step.round_trip(gguf_file, hf_dir, quant)
                 result.round_trip = manifest["round_trip"] = rt.as_dict()
+                if rt.metadata_mismatches:
+                    raise LtkError(
+                        "the GGUF's metadata (what llama.cpp builds the model from) disagrees with the model "
+                        "it came from: " + "; ".join(rt.metadata_mismatches) + "\n    fix: export with "
+                        "--format hf and report the architecture to llama.cpp; nothing was written"
+                    )
                 if not rt.ok:
                     raise LtkError(
                         f"the GGUF does not match the model it came from: same token ids {rt.same_ids}, largest "
@@ -188,6 +202,17 @@ def export_model(
         result.url = upload(out, push_to_hub, private=private)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _carry_sentencepiece(folders: tuple[Path, ...], out: Path) -> None:
+    """A tokenizer backed by ``tokenizers`` may save only tokenizer.json: keep the SentencePiece model the
+    source had (llama.cpp's converter reads Gemma-3's vocabulary from it)."""
+    if (out / "tokenizer.model").exists():
+        return
+    for folder in folders:
+        if (folder / "tokenizer.model").is_file():
+            shutil.copyfile(folder / "tokenizer.model", out / "tokenizer.model")
+            return
 
 
 def _ollama_template(source: ModelSource) -> tuple[Any, str]:
