@@ -53,7 +53,7 @@ class StageSettings:
 
 
 def stage_settings(recipe: Recipe, stage: str, *, max_steps: int | None = None) -> StageSettings:
-    """Resolve one stage ('cpt' or 'sft'). ``max_steps`` (from the command line) overrides the recipe."""
+    """Resolve one stage ('cpt', 'sft' or 'pref'). ``max_steps`` (from the command line) overrides the recipe."""
     spec = getattr(recipe.ltk.stages, stage)
 
     def pick(name: str) -> Any:
@@ -68,13 +68,14 @@ def stage_settings(recipe: Recipe, stage: str, *, max_steps: int | None = None) 
         quantize = None  # a stage that fine-tunes fully cannot train quantized weights
     if stage == "cpt":
         merge, save = spec.merge, "merged" if spec.merge else "adapter"
-    else:
+    else:  # sft and pref: ``save`` says what final/ holds
         merge, save = spec.save == "merged", spec.save
     # A stage that sets num_epochs without max_steps means epochs, not the top-level step count.
     steps = max_steps or spec.max_steps or (None if spec.num_epochs is not None else recipe.max_steps)
     return StageSettings(
         stage=stage,
-        data=spec.data,
+        # pref samples prompts from its own file, else from the tier the sft stage trained on
+        data=spec.data or recipe.ltk.stages.sft.data,
         output_dir=str(Path(recipe.output_dir) / stage),
         sequence_len=pick("sequence_len"),
         adapter=adapter,

@@ -205,7 +205,8 @@ def recipe_header(pack: Langpack, recipe_path: PurePosixPath) -> str:
         "# Steps follow at train time from the built corpus, the number of processes and num_epochs\n"
         "# (`ltk train RECIPE --dry-run` shows tokens, epochs, steps and a memory plan).\n"
         "# Top-level keys are Axolotl's and describe stage 1 (continual pretraining); `ltk:` holds the\n"
-        "# language, both stages (cpt -> sft), the English mix, evaluation and the vocabulary policy.\n"
+        "# language, the stages (cpt -> sft, and pref: DPO against code-switching, off until you set\n"
+        "# ltk.stages.pref.enabled: true), the English mix, evaluation and the vocabulary policy.\n"
     )
 
 

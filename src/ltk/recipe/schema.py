@@ -82,9 +82,81 @@ class SftStage(StageOverrides):
     save: Literal["merged", "adapter"] = Field(default="merged", description="How the final model is saved.")
 
 
+class PrefStage(StageOverrides):
+    """Stage 3 (off by default): preference tuning (DPO) against code-switching, on pairs ltk builds itself.
+
+    For prompts of the training tier whose reference answer is in the target language (never the held-out
+    prompts), ``samples_per_prompt`` answers are sampled from the SFT model (seeded) and scored with the
+    code-switch detector; a pair is kept when one answer stays in the language and another switches (the
+    reference answer stands in as the chosen side when no sample stays). DPO then trains a new LoRA adapter
+    on the SFT model, which is also the reference model.
+    """
+
+    enabled: bool = False
+    data: str | None = Field(
+        default=None,
+        description="Instruction file whose prompts are sampled (default: the sft stage's tier).",
+    )
+    max_prompts: int = Field(default=512, gt=0, description="Prompts sampled, at most (seeded choice).")
+    samples_per_prompt: int = Field(
+        default=4, ge=2, description="Answers sampled from the SFT model per prompt."
+    )
+    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature of those answers.")
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(default=128, gt=0, description="Longest sampled answer, in tokens.")
+    chosen_max_switch: float = Field(
+        default=0.1, ge=0, lt=0.5, description="Largest share of non-target words a chosen answer may have."
+    )
+    rejected_min_switch: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A rejected answer has more than this share of non-target words (0.5: it code-switches).",
+    )
+    reference_as_chosen: bool = Field(
+        default=True,
+        description="Use the tier's reference answer as chosen when no sample stays in the language.",
+    )
+    judge_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible judge endpoint: ranks the answers that stay in the language.",
+    )
+    judge_model: str | None = Field(
+        default=None, description="The judge's model name (a local path without judge_url)."
+    )
+    judge_api_key_env: str = Field(
+        default="OPENAI_API_KEY", description="Environment variable holding its key."
+    )
+    judge_min_score: float = Field(
+        default=0.0, ge=0, description="A chosen answer needs at least this judge mean (0-3 scale)."
+    )
+    beta: float = Field(
+        default=0.1, gt=0, description="DPO's beta: how far the policy may move from the SFT model."
+    )
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = Field(
+        default="sigmoid", description="DPO loss (TRL)."
+    )
+    save: Literal["merged", "adapter"] = Field(default="merged", description="How the final model is saved.")
+    # DPO wants a much smaller step than SFT (alignment-handbook's LoRA DPO recipes: 5e-6), and its own adapter.
+    learning_rate: float | None = Field(default=5e-6, gt=0)
+    num_epochs: float | None = Field(default=1.0, gt=0)
+    lora_r: int | None = Field(default=16, gt=0)
+    lora_alpha: int | None = Field(default=32, gt=0)
+    lora_modules_to_save: list[str] | None = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _judge_complete(self) -> PrefStage:
+        if self.judge_url and not self.judge_model:
+            raise ValueError("judge_url needs judge_model (the model name the endpoint serves)")
+        if self.judge_url and not self.judge_url.startswith(("http://", "https://")):
+            raise ValueError(f"judge_url {self.judge_url!r} must start with http:// or https://")
+        return self
+
+
 class Stages(Strict):
     cpt: CptStage
     sft: SftStage
+    pref: PrefStage = Field(default_factory=PrefStage)
 
 
 class EnglishMix(Strict):
@@ -251,4 +323,4 @@ class Recipe(Strict):
         return self
 
 
-STAGE_NAMES = ("cpt", "sft")
+STAGE_NAMES = ("cpt", "sft", "pref")
