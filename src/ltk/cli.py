@@ -12,7 +12,7 @@ from ltk.commands.evaluate import eval_cmd, report_cmd, tokenizer_group
 from ltk.commands.langpacks import langpacks
 from ltk.commands.quickstart import experiment, quickstart
 from ltk.commands.ship import chat, export
-from ltk.commands.train import train
+from ltk.commands.train import build_prefs, train
 from ltk.commands.translate import translate
 
 
@@ -48,6 +48,7 @@ for command in (
     build_langpack,
     translate,
     train,
+    build_prefs,
     eval_cmd,
     report_cmd,
     tokenizer_group,

@@ -68,6 +68,7 @@ def check_inputs(
         *check_data(recipe, recipe_file, stages, facts),
         *check_base_model(recipe, recipe_file, stages, base_model, facts),
         *check_stage_order(recipe, recipe_file, stages, backend),
+        *check_pref(recipe, recipe_file, stages),
         *check_outputs(recipe, recipe_file, stages, resume),
         *check_quantization_here(recipe_file, stages),
     ]
@@ -108,6 +109,8 @@ def check_data(recipe: Recipe, recipe_file: str, stages: list[StageSettings], fa
                             "point it at a folder of parquet files with a text column",
                         )
                     )
+        elif s.stage == "pref":
+            facts["data"]["pref"] = [s.data] if Path(s.data).is_file() else []  # checked by check_pref
         else:
             facts["data"]["sft"] = [s.data]
             if not Path(s.data).is_file():
@@ -199,6 +202,28 @@ def check_stage_order(
             "run --stage cpt (or --stage all) first, or set start_from: base",
         )
     ]
+
+
+def check_pref(recipe: Recipe, recipe_file: str, stages: list[StageSettings]) -> list[Problem]:
+    """Stage 3 needs an SFT stage before it (in this run, or finished) and its prompts; a configured judge
+    must answer now, not after hours of training."""
+    pref = [s for s in stages if s.stage == "pref"]
+    if not pref:
+        return []
+    from ltk.train.prefs import JUDGE_FIX, JudgeUnreachable, judge_backend, pref_problems
+
+    problems = pref_problems(recipe, recipe_file, pref[0], stages_run={s.stage for s in stages})
+    if not problems and recipe.ltk.stages.pref.judge_url:
+        try:
+            judge_backend(recipe.ltk.stages.pref)
+        except JudgeUnreachable as exc:
+            problems.append(
+                Problem(
+                    recipe_file, "ltk.stages.pref.judge_url", f"the judge is unreachable: {exc.reason}",
+                    recipe.ltk.stages.pref.judge_url, JUDGE_FIX,
+                )
+            )  # fmt: skip
+    return problems
 
 
 def check_outputs(

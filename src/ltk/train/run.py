@@ -1,4 +1,4 @@
-"""``ltk train RECIPE``: validate everything, then run the stages in order (cpt -> sft).
+"""``ltk train RECIPE``: validate everything, then run the stages in order (cpt -> sft -> pref).
 
 Nothing is loaded before the recipe, the data, the base model's config and the output folders have been
 checked; every problem is reported at once (exit 2). Each stage's ``final/`` appears only when complete,
@@ -25,12 +25,12 @@ from ltk.validation import override
 
 log = logging.getLogger(__name__)
 
-STAGES = ("cpt", "sft")
+STAGES = ("cpt", "sft", "pref")
 
 
 def select_stages(recipe: Recipe, stage: str) -> list[str]:
     if stage not in (*STAGES, "all"):
-        raise UsageError(f"unknown stage {stage!r}; use cpt, sft or all")
+        raise UsageError(f"unknown stage {stage!r}; use cpt, sft, pref or all")
     wanted = list(STAGES) if stage == "all" else [stage]
     enabled = [s for s in wanted if getattr(recipe.ltk.stages, s).enabled]
     if not enabled:
@@ -104,6 +104,12 @@ def stage_plans(recipe: Recipe, settings: list[StageSettings], facts: dict) -> d
     for s in settings:
         if s.stage == "cpt":
             n, source = _corpus_rows(s, rows.get("cpt", {}))
+        elif s.stage == "pref":
+            prompts = sum(rows.get("pref", {}).values()) or 1
+            n, source = (
+                min(prompts, recipe.ltk.stages.pref.max_prompts),
+                "at most one pair per sampled prompt",
+            )
         else:
             n, source = sum(rows.get("sft", {}).values()) or 1, "examples in the tier"
         budget = plan_steps(recipe, s, packed_rows=n, world_size=world)
@@ -199,6 +205,7 @@ def train_recipe(
 
     check_sharding_device(recipe, recipe_file)
 
+    from ltk.train.dpo import run_pref
     from ltk.train.stages import STAGE_FILE, RunContext, run_cpt, run_sft
 
     reports = list(report_to or [])
@@ -230,7 +237,7 @@ def train_recipe(
             results[s.stage] = str(final)
             continue
         Path(s.output_dir).mkdir(parents=True, exist_ok=True)
-        runner = run_cpt if s.stage == "cpt" else run_sft
+        runner = {"cpt": run_cpt, "sft": run_sft, "pref": run_pref}[s.stage]
         out = runner(ctx, s)
         record = json.loads((out / STAGE_FILE).read_text()) if (out / STAGE_FILE).is_file() else {}
         log.info(
