@@ -51,7 +51,7 @@ class LtkPlugin(BasePlugin):
         if cfg.get("bf16") == "auto" and not _cuda():
             cfg["bf16"] = False  # ltk's auto: bf16 where it runs natively; Axolotl's CPU path wants false
         out = Path(str(cfg.get("output_dir") or "."))
-        if out.name not in ("cpt", "sft"):
+        if out.name not in ("cpt", "sft", "pref"):
             # A recipe's output_dir is the run folder; ltk's stage 1 lives in <run>/cpt.
             cfg["output_dir"] = str(out / "cpt")
             cfg.setdefault("dataset_prepared_path", str(out / "cpt" / "prepared"))
@@ -67,7 +67,7 @@ class LtkPlugin(BasePlugin):
         from ltk.train.axolotl_backend import finalize_stage, stage_of, write_next_stage
 
         stage = stage_of(out)
-        merge = block.stages.cpt.merge if stage == "cpt" else block.stages.sft.save == "merged"
+        merge = block.stages.cpt.merge if stage == "cpt" else getattr(block.stages, stage).save == "merged"
         recipe_file = cfg.get("axolotl_config_path")
         final = finalize_stage(
             out, base_model=str(cfg.get("base_model")), merge=merge, stage=stage, recipe_file=recipe_file
@@ -125,7 +125,7 @@ class LtkPlugin(BasePlugin):
             LtkEvalCallback(
                 block.build_dir,
                 out.parent,
-                stage=out.name if out.name in ("cpt", "sft") else "cpt",
+                stage=out.name if out.name in ("cpt", "sft", "pref") else "cpt",
                 metrics=tuple(block.eval.metrics),
                 options=EvalOptions(max_docs=block.eval.max_documents, max_prompts=block.eval.max_prompts),
             )

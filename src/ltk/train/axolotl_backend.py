@@ -2,7 +2,8 @@
 
 For each stage ltk writes ``<output_dir>/<stage>/axolotl.yml``: the recipe's Axolotl keys with the stage's
 settings applied (stage 2 reads the tier's messages with Axolotl's chat_template strategy and starts from
-stage 1's merged model), the base model resolved to a folder (Axolotl does not know ``embedded:`` names),
+stage 1's merged model; stage 3 is Axolotl's ``rl: dpo`` on the pairs ltk builds first, in its own
+environment, with ``chat_template.default`` reading them, starting from stage 2's merged model), the base model resolved to a folder (Axolotl does not know ``embedded:`` names),
 and CPU-safe keys when no GPU is present. The ``ltk:`` block stays in, validated by the ltk plugin.
 Axolotl runs in its own virtual environment (tools/setup_axolotl.sh), found in PATH or ``.venv-axolotl``.
 """
@@ -103,6 +104,28 @@ def stage_config(
         cfg["eot_tokens"] = list(eot_tokens or recipe.eot_tokens or []) or None
         cfg["sample_packing"] = False
         cfg["pad_to_sequence_len"] = False
+    if s.stage == "pref":
+        from ltk.train.prefs import pairs_dir
+
+        spec = recipe.ltk.stages.pref
+        cfg["rl"] = "dpo"
+        cfg["rl_beta"] = spec.beta
+        cfg["dpo_loss_type"] = [spec.loss_type]
+        cfg["datasets"] = [
+            {
+                "path": str(pairs_dir(recipe) / "train.jsonl"),
+                "ds_type": "json",
+                "split": "train",
+                "type": "chat_template.default",
+                "field_messages": "prompt",
+                "field_chosen": "chosen",
+                "field_rejected": "rejected",
+            }
+        ]
+        cfg["chat_template"] = recipe.chat_template or "tokenizer_default"
+        cfg["eot_tokens"] = list(eot_tokens or recipe.eot_tokens or []) or None
+        cfg["sample_packing"] = False
+        cfg["pad_to_sequence_len"] = False
     if resume:
         cfg["auto_resume_from_checkpoints"] = True
     if _cpu_only():  # Axolotl's GPU defaults fail on CPU (see NOTES: these keys are what CPU runs need)
@@ -147,7 +170,13 @@ def run_axolotl(
         start = base_model
         if s.stage == "sft" and recipe.ltk.stages.sft.start_from == "cpt":
             start = str(Path(recipe.output_dir) / "cpt" / "final")
-        eot = detected_eot(recipe, start) if s.stage == "sft" else None
+        if s.stage == "pref":
+            from ltk.train.prefs import build_pairs, sft_final
+
+            # Sampling runs here, in ltk's environment; Axolotl reads the finished pairs file.
+            build_pairs(recipe, s, recipe_file=recipe_file)
+            start = str(sft_final(recipe))
+        eot = detected_eot(recipe, start) if s.stage in ("sft", "pref") else None
         cfg = stage_config(recipe, s, base_model=start, resume=resume, eot_tokens=eot)
         out = Path(s.output_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +202,7 @@ STAGE_FILE = "ltk_stage.json"
 
 
 def stage_of(output_dir: Path) -> str:
-    return output_dir.name if output_dir.name in ("cpt", "sft") else "cpt"
+    return output_dir.name if output_dir.name in ("cpt", "sft", "pref") else "cpt"
 
 
 def finalize_stage(
