@@ -8,6 +8,8 @@ Arms, all from the same base model, seed and build, with equal token budgets for
     cpt-en25          continual pretraining with English mixed in at 25% of tokens (ltk's default)
     cpt-en25-vocab+   the same, with the vocabulary extended by Chichewa pieces (same trained parameters: LoRA + whole embeddings)
     sft-<N>           SFT of cpt-en25 on nested instruction tiers of N examples (one epoch each)
+    sft+pref          the largest sft arm plus stage 3: DPO on preference pairs ltk builds against
+                      code-switching (not in the default run: ``--only sft+pref`` or ``--with-pref``)
 
 Every model is scored with ``ltk.evaluate``: bits per byte on held-out Chichewa and English books, the
 code-switch rate of its answers to held-out Chichewa prompts, and chrF of its translations of held-out
@@ -89,23 +91,44 @@ SCALES = {
 }
 
 
+# The preference stage's settings per scale (kept out of Scale, whose fields stamp every cached arm).
+# Sized like the SFT arms: prompts of the largest tier (half ask for Chichewa answers), 4 samples each at
+# the evaluation's answer length; DPO twice over the pairs with a LoRA step size fit for a short run.
+PREF_SETTINGS: dict[str, dict[str, Any]] = {
+    "full": {"max_prompts": 128, "samples_per_prompt": 4, "max_new_tokens": 64, "learning_rate": 5e-5},
+    "small": {"max_prompts": 32, "samples_per_prompt": 4, "max_new_tokens": 24, "learning_rate": 5e-5},
+    "tiny": {"max_prompts": 4, "samples_per_prompt": 2, "max_new_tokens": 8, "learning_rate": 5e-5},
+}
+PREF_ARM = "sft+pref"
+
+
 @dataclass(frozen=True)
 class Arm:
     name: str
-    kind: str  # base | cpt | sft
+    kind: str  # base | cpt | sft | pref
     english_ratio: float | None = None
     vocabulary: str = "keep"
     tier: int | None = None
+    optional: bool = False  # run only when asked (--only NAME or --with-pref); else reused if measured
 
 
-def arms_for(scale: Scale) -> list[Arm]:
-    return [
+def arms_for(scale: Scale, *, with_optional: bool = False) -> list[Arm]:
+    arms = [
         Arm("base", "base"),
         Arm("cpt-en0", "cpt", english_ratio=0.0),
         Arm("cpt-en25", "cpt", english_ratio=0.25),
         Arm("cpt-en25-vocab+", "cpt", english_ratio=0.25, vocabulary="extend"),
         *(Arm(f"sft-{n}", "sft", english_ratio=0.25, tier=n) for n in scale.tiers),
+        # Stage 3 on the largest tier's SFT model (the arm the study's 2-5% claim is checked on).
+        Arm(PREF_ARM, "pref", english_ratio=0.25, tier=max(scale.tiers), optional=True),
     ]
+    return [a for a in arms if with_optional or not a.optional]
+
+
+def arm_run_dir(seed_work: Path, arm: Arm) -> Path:
+    """The pref arm shares its SFT arm's run folder: stage 3 starts from <run>/sft/final, reused as is."""
+    name = f"sft-{arm.tier}" if arm.kind == "pref" else arm.name
+    return seed_work / "runs" / name
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -179,7 +202,7 @@ def arm_recipe(base: Any, arm: Arm, scale: Scale, run_dir: Path, data: dict[str,
         "ltk.vocabulary.training_documents": scale.vocab_documents,
         "ltk.eval.enabled": False,  # scored below, with the scale's limits
     }
-    for stage in ("cpt", "sft"):
+    for stage in ("cpt", "sft", "pref"):
         values.update(
             {
                 f"ltk.stages.{stage}.sequence_len": scale.sequence_len,
@@ -188,6 +211,20 @@ def arm_recipe(base: Any, arm: Arm, scale: Scale, run_dir: Path, data: dict[str,
                 f"ltk.stages.{stage}.enabled": arm.kind == stage,
             }
         )
+    pref = PREF_SETTINGS[scale.name]
+    values.update(
+        {
+            f"ltk.stages.pref.{key}": pref[key]
+            for key in ("max_prompts", "samples_per_prompt", "max_new_tokens", "learning_rate")
+        }
+    )
+    values.update(
+        {
+            "ltk.stages.pref.micro_batch_size": 4,
+            "ltk.stages.pref.num_epochs": 2.0,
+            "ltk.stages.pref.max_steps": None,
+        }
+    )
     values.update(
         {
             "ltk.stages.cpt.max_steps": scale.cpt_steps,
@@ -206,7 +243,7 @@ def arm_recipe(base: Any, arm: Arm, scale: Scale, run_dir: Path, data: dict[str,
     )
     if arm.tier is not None:
         values.update({"ltk.stages.sft.tier": arm.tier, "ltk.stages.sft.data": str(data["tiers"][arm.tier])})
-    if arm.kind == "sft":
+    if arm.kind in ("sft", "pref"):
         values["base_model"] = str(data["sft_start"])
     return override(base, values, source=f"experiment arm {arm.name}")
 
@@ -227,12 +264,21 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def evaluate_arm(model: Path, build_dir: Path, run_dir: Path, stage: str, scale: Scale) -> dict[str, Any]:
+def _arm_settings(arm: Arm, scale: Scale) -> dict[str, Any]:
+    """What an arm's evaluation is stamped with (a cached one is reused only when it matches)."""
+    settings: dict[str, Any] = {"scale": asdict(scale)}
+    if arm.kind == "pref":
+        settings["pref"] = PREF_SETTINGS[scale.name]
+    return _plain(settings)
+
+
+def evaluate_arm(
+    model: Path, build_dir: Path, run_dir: Path, stage: str, scale: Scale, arm: Arm | None = None
+) -> dict[str, Any]:
     from ltk.quickstart import evaluate_once
 
-    return evaluate_once(
-        str(model), build_dir, run_dir, stage, scale, tag="experiment", settings={"scale": asdict(scale)}
-    )
+    settings = _arm_settings(arm, scale) if arm else {"scale": asdict(scale)}
+    return evaluate_once(str(model), build_dir, run_dir, stage, scale, tag="experiment", settings=settings)
 
 
 # Row key -> where the number is in an eval JSON's metrics.
@@ -303,7 +349,10 @@ def _cached_row(arm: Arm, run_dir: Path, scale: Scale) -> tuple[dict[str, Any], 
     if not file.is_file():
         return None
     ev = json.loads(file.read_text(encoding="utf-8"))
-    if ev.get("meta", {}).get("experiment", {}).get("scale") != _plain(asdict(scale)):
+    stamp = ev.get("meta", {}).get("experiment", {})
+    if stamp.get("scale") != _plain(asdict(scale)) or stamp.get("pref") != _arm_settings(arm, scale).get(
+        "pref"
+    ):
         return None
     final = run_dir / arm.kind / "final"
     info = _train_info(final, arm, scale) if (final / "ltk_stage.json").is_file() else None
@@ -333,7 +382,7 @@ def _run_arm(
         result = train_recipe(path, stage=arm.kind, resume=True)
         model = Path(result[arm.kind])
         train_info = _train_info(model, arm, sc)
-    ev = evaluate_arm(model, build_dir, run_dir, arm.kind, sc)
+    ev = evaluate_arm(model, build_dir, run_dir, arm.kind, sc, arm)
     return row_from_eval(arm, ev, train_info), ev["metrics"]
 
 
@@ -433,6 +482,10 @@ def findings(
                     [d],
                 )
             )
+    pref = by.get(PREF_ARM)
+    start = by.get(f"sft-{pref['tier']}") if pref else None
+    if pref and start:
+        out += pref_findings(start, pref, diff)
     rates = [(r["arm"], r["codeswitch_answers"], r.get("codeswitch_answers_ci")) for r in rows]
     rates = [x for x in rates if x[1] is not None]
     if rates:
@@ -454,6 +507,51 @@ def findings(
                 [],
             )
         )
+    return out
+
+
+def pref_findings(start: dict[str, Any], pref: dict[str, Any], diff: Any) -> list[dict[str, Any]]:
+    """Stage 3 against its SFT arm on the same prompts, chapters and verses: does it lower code-switching
+    (paired; McNemar decides with few differing answers), and does anything else get clearly worse?"""
+    from ltk.evaluate.compare import CONTRADICTED, HOLDS, verdict
+
+    a, b = start["arm"], pref["arm"]
+    d = diff(a, b, "codeswitch.answer_rate")
+    mc = (d or {}).get("mcnemar")
+    out = [
+        _claim(
+            "preference tuning on ltk's own pairs lowers the code-switch rate (ltk, not the study)",
+            f"{a} {_fci(start, 'codeswitch_answers', '{:.0f}', 100)} -> {b} "
+            f"{_fci(pref, 'codeswitch_answers', '{:.0f}', 100)} ({_diff_text(d, '{:+.1f}', 100)} points"
+            + (f"; answers that switch only before: {mc['only_a']}, only after: {mc['only_b']}" if mc else "")
+            + ")",
+            [(f"{b} - {a}", verdict(d, "decrease"))],
+            [d],
+        )
+    ]
+    parts, diffs, shown = [], [], []
+    for key, better, label, spec, scale in (
+        ("bpb.target", "decrease", "target bpb", "{:+.4f}", 1.0),
+        ("bpb.english", "decrease", "English bpb", "{:+.4f}", 1.0),
+        ("chrf.to_target.chrf", "increase", "chrF en->tgt", "{:+.2f}", 1.0),
+        ("chrf.to_english.chrf", "increase", "chrF tgt->en", "{:+.2f}", 1.0),
+    ):
+        dk = diff(a, b, key)
+        v, why = verdict(dk, better)
+        # "No clear regression" is the claim: only an interval wholly on the worse side contradicts it.
+        parts.append(
+            (label, (CONTRADICTED, why) if v == CONTRADICTED else (HOLDS, f"no clear regression; {why}"))
+        )
+        diffs.append(dk)
+        shown.append(f"{label} {_diff_text(dk, spec, scale)}")
+    out.append(
+        _claim(
+            "preference tuning makes nothing else clearly worse (bits per byte, chrF; no clear regression at 95%)",
+            f"{b} - {a}: " + ", ".join(shown),
+            parts,
+            diffs,
+        )
+    )
     return out
 
 
@@ -685,6 +783,7 @@ def _run_arms(
     only: list[str] | None,
     started: float,
     shared: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+    with_pref: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
     """Every arm of one training seed: (rows, eval metrics by arm, failures by arm). ``shared`` holds
     arms that do not depend on the seed (the untrained base), measured once."""
@@ -694,13 +793,13 @@ def _run_arms(
     recipe = override(base_recipe, {"seed": seed}, source=f"ltk experiment --seeds ({seed})")
     data = {**data, "sft_start": seed_work / "runs" / "cpt-en25" / "cpt" / "final"}
     for i, arm in enumerate(arms, 1):
-        run_dir = seed_work / "runs" / arm.name
+        run_dir = arm_run_dir(seed_work, arm)
         if arm.name in shared:
             row, metrics = shared[arm.name]
             rows.append(row)
             evals[arm.name] = metrics
             continue
-        if only and arm.name not in only:
+        if (only and arm.name not in only) or (not only and arm.optional and not with_pref):
             # Not asked for: reuse an earlier measurement of this arm at this scale, if there is one.
             cached = _cached_row(arm, run_dir, sc)
             if cached:
@@ -712,6 +811,12 @@ def _run_arms(
         )
         if arm.kind == "sft" and not (data["sft_start"] / "ltk_stage.json").is_file():
             failed[arm.name] = "starts from cpt-en25, which has no model yet (run it: --only cpt-en25)"
+            log.info(f"  {arm.name}: skipped: {failed[arm.name]}")
+            continue
+        if arm.kind == "pref" and not (run_dir / "sft" / "final" / "ltk_stage.json").is_file():
+            failed[arm.name] = (
+                f"starts from sft-{arm.tier}, which has no model yet (run it: --only sft-{arm.tier})"
+            )
             log.info(f"  {arm.name}: skipped: {failed[arm.name]}")
             continue
         try:
@@ -742,8 +847,12 @@ def run_experiment(
     recipes_dir: Path = Path("recipes"),
     base_model: str | None = None,
     only: list[str] | None = None,
+    with_pref: bool = False,
 ) -> dict[str, Any]:
     """Run every arm (or ``only`` those named), score each model, and write the table, JSON and plot.
+
+    The ``sft+pref`` arm (stage 3 on the largest SFT arm) runs only when named in ``only`` or with
+    ``with_pref``; otherwise an earlier measurement of it at this scale is reused when there is one.
 
     ``seeds`` repeats the training arms once per training seed (the build, its held-out sets and the
     base model stay those of the first seed): the table and verdicts are the first seed's, and the
@@ -763,7 +872,7 @@ def run_experiment(
     sc = SCALES[scale]
     out, work, build_root = Path(out), Path(work) / sc.name, Path(build_root)
     base_model = base_model or EMBEDDED_NAME
-    arms = arms_for(sc)
+    arms = arms_for(sc, with_optional=True)
     if only:
         unknown = sorted(set(only) - {a.name for a in arms})
         if unknown:
@@ -788,7 +897,7 @@ def run_experiment(
         # The first seed keeps the single-seed layout (WORK/SCALE/runs/<arm>), so earlier runs resume.
         seed_work = work if s == seed else work / f"seed-{s}"
         rows, evals, failed = _run_arms(
-            arms, sc, s, seed_work, base_path, base_recipe, build_dir, data, only, started, shared
+            arms, sc, s, seed_work, base_path, base_recipe, build_dir, data, only, started, shared, with_pref
         )
         per_seed[s] = (rows, evals, failed)
         for row in rows:

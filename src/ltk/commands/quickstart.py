@@ -108,6 +108,12 @@ def quickstart(
     "--only", multiple=True, help="Run only this arm (repeatable), e.g. --only base --only cpt-en0."
 )
 @click.option(
+    "--with-pref",
+    is_flag=True,
+    help="Also run the sft+pref arm (stage 3, DPO against code-switching, on the largest sft arm's model); "
+    "--only sft+pref runs it alone and reuses the other arms' results.",
+)
+@click.option(
     "--seeds",
     default=None,
     metavar="S1,S2,...",
@@ -125,6 +131,7 @@ def experiment(
     recipes_dir: str,
     base_model: str | None,
     only: tuple[str, ...],
+    with_pref: bool,
 ) -> None:
     """Reproduce the study's findings on the embedded default, with equal token budgets (one seed or --seeds).
 
@@ -135,6 +142,8 @@ def experiment(
       cpt-en25           the same token budget with 25% English mixed in (ltk's default)
       cpt-en25-vocab+    the same with an extended vocabulary (same trained parameters: LoRA + whole embeddings)
       sft-N              SFT of cpt-en25 on nested tiers of N examples (one epoch each)
+      sft+pref           the largest sft-N plus DPO on ltk's code-switch preference pairs (stage 3);
+                         only with --with-pref or --only sft+pref (reuses that sft-N model)
 
     Writes a table with the study's numbers beside it (every number with its 95% interval), a JSON file
     and a plot with error bars. Each claim is read at 95% from paired differences on the same held-out
@@ -147,6 +156,7 @@ def experiment(
       ltk experiment --scale small         a ~25-minute version
       ltk experiment --only base --only cpt-en0 --only cpt-en25
       ltk experiment --scale small --seeds 0,1,2   spread across 3 training seeds (results-small-seeds.md)
+      ltk experiment --only sft+pref       stage 3 on the cached largest SFT arm, next to every other arm
     """
     from ltk.errors import UsageError
     from ltk.experiment import run_experiment
@@ -172,5 +182,6 @@ def experiment(
         recipes_dir=Path(recipes_dir),
         base_model=base_model,
         only=list(only) or None,
+        with_pref=with_pref,
     )
     click.echo("\n" + result["markdown"])
