@@ -14,7 +14,7 @@ saying how it was measured) and ``meta`` (model, build folder, language, library
 
 from __future__ import annotations
 
-STAGE_ORDER = ("base", "cpt", "sft")
+STAGE_ORDER = ("base", "cpt", "sft", "pref")
 ALL_METRICS = ("bpb", "codeswitch", "chrf", "premium", "judge", "harness")
 # What `ltk eval` runs when --metrics is not given: everything that needs no external service.
 DEFAULT_METRICS = ("bpb", "codeswitch", "chrf", "premium")

@@ -37,10 +37,10 @@ def parse_metrics(metrics: str | Iterable[str] | None) -> list[str]:
 
 
 def guess_stage(model: Any) -> str:
-    """runs/<name>/cpt/... -> cpt, runs/<name>/sft/... -> sft, anything else -> base."""
+    """runs/<name>/cpt/... -> cpt, runs/<name>/sft/... -> sft, .../pref/... -> pref, anything else -> base."""
     if isinstance(model, (str, Path)):
         for part in reversed(Path(str(model)).parts):
-            if part in ("cpt", "sft"):
+            if part in ("cpt", "sft", "pref"):
                 return part
     return "base"
 
