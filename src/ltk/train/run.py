@@ -11,6 +11,7 @@ import importlib.util
 import json
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +120,10 @@ def stage_plans(recipe: Recipe, settings: list[StageSettings], facts: dict) -> d
             "budget": {**budget.as_dict(), "rows_from": source},
         }
         if config is not None:
+            # DPO runs chosen and rejected through the model together: twice the rows per micro-batch.
+            sm = replace(s, micro_batch_size=2 * s.micro_batch_size) if s.stage == "pref" else s
             mem = {
-                ckpt: estimate(config, s, weights, gradient_checkpointing=ckpt, cuda=cuda)
+                ckpt: estimate(config, sm, weights, gradient_checkpointing=ckpt, cuda=cuda)
                 for ckpt in (False, True)
             }
             chosen = mem[recipe.gradient_checkpointing]
@@ -129,7 +132,7 @@ def stage_plans(recipe: Recipe, settings: list[StageSettings], facts: dict) -> d
                 "peak_without_checkpointing_gib": round(mem[False].peak / 1024**3, 3),
                 "peak_with_checkpointing_gib": round(mem[True].peak / 1024**3, 3),
             }
-            tips = advice(chosen, s)
+            tips = advice(chosen, sm)
             if tips:
                 entry["does_not_fit_try"] = tips
         out[s.stage] = entry
