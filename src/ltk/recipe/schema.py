@@ -101,6 +101,11 @@ class PrefStage(StageOverrides):
     samples_per_prompt: int = Field(
         default=4, ge=2, description="Answers sampled from the SFT model per prompt."
     )
+    sampling_batch: int = Field(
+        default=8,
+        gt=0,
+        description="Prompts sampled together (seeded per batch: changing it draws other answers).",
+    )
     temperature: float = Field(default=1.0, gt=0, description="Sampling temperature of those answers.")
     top_p: float = Field(default=1.0, gt=0, le=1)
     max_new_tokens: int = Field(default=128, gt=0, description="Longest sampled answer, in tokens.")
