@@ -200,7 +200,7 @@ def sample_batch(
     model: Any, tokenizer: Any, conversations: list[list[dict[str, str]]], spec: PrefStage, seed: int
 ) -> list[list[str]]:
     """``samples_per_prompt`` sampled answers to each of a few prompts, in one seeded generate call (a
-    batch of 8 prompts samples several times faster than one prompt at a time on a CPU)."""
+    batch of 8 prompts sampled 2x faster than one prompt at a time, SmolLM2-135M on the loaded 2-core CPU)."""
     import torch
 
     from ltk.evaluate.generation import render_prompt
