@@ -1,6 +1,7 @@
 """Translation speed: naive vs the peer way vs ltk's transformers engine vs ltk's CTranslate2 engine.
 
-    python benchmarks/translation.py --segments 96 --naive-segments 8   # 3 rounds, ~25 min on 2 cores
+    python benchmarks/translation.py --segments 96 --naive-segments 8   # 3 rounds, ~25 min on 2 idle cores
+    python benchmarks/translation.py --segments 24 --families-only      # only the per-family rows
     python benchmarks/translation.py --quick    # tiny smoke run (seconds), for checking the script
 
 The model is an M2M100ForConditionalGeneration with the exact nllb-200-distilled-600M configuration
@@ -410,6 +411,19 @@ def main() -> None:
         help="encoder and decoder layers of the MADLAD-400 3B shape actually run (it has 32 + 32; all "
         "32 need 12 GB in float32 and twice that to convert)",
     )
+    parser.add_argument(
+        "--families-only",
+        action="store_true",
+        help="only the per-family rows (NLLB's ltk rows first, then --families), no rounds: for a loaded "
+        "machine where the rounds and the family rows do not fit one run",
+    )
+    parser.add_argument(
+        "--nllb-rows",
+        nargs="*",
+        default=["hf", "ct2"],
+        choices=["hf", "ct2"],
+        help="with --families-only: NLLB's rows to run beside the other families",
+    )
     parser.add_argument("--out", default="translation", help="results file name under benchmarks/results/")
     args = parser.parse_args()
     n, n_naive = (48, 8) if args.quick else (args.segments, args.naive_segments)
@@ -473,7 +487,7 @@ def main() -> None:
         # The machine's speed drifts over minutes, so the four main variants run in rounds, one after
         # another within a round; ratios are taken within each round and the median round is reported.
         rounds = []
-        for r in range(args.rounds):
+        for r in range(0 if args.families_only else args.rounds):
             print(f"round {r + 1}/{args.rounds}", flush=True)
             got = {}
             load_start = os.getloadavg()[0]
@@ -509,28 +523,43 @@ def main() -> None:
         def median(values: list[float]) -> float:
             return sorted(values)[len(values) // 2]
 
-        for name in ("naive", "peer", "ltk", "ltk-fp32", "ltk-ct2"):
-            rows[name] = sorted((g[name] for g in rounds), key=lambda x: x["seconds"])[len(rounds) // 2]
-        ratios = {k: median([g["ratios"][k] for g in rounds]) for k in rounds[0]["ratios"]}
-
-        ct2_max = BatchMaxCT2Engine(str(model_dir), settings=settings, device="cpu", cache_dir=work / "ct2")
-        s, u, st = run_ltk(ct2_max, segments, args.batch_tokens, work / "cache-ct2-max")
-        record(
-            "ct2-batchmax", segments, s, u, batches=st["batches"], decoded_tokens=ct2_max.decoded_tokens,
-            note="rows decode to the batch's largest limit (no per-row stop)",
-        )  # fmt: skip
-        ratios["per_row_stop_gain"] = round(s / rows["ltk-ct2"]["seconds"], 2)
-        del ct2_max
-        repeats = workload(n, seed=2, repeat_share=0.35)
-        s_all, u_all = run_no_dedup(ct2, repeats, args.batch_tokens or default_batch_tokens(ct2))
-        record("ct2-all", repeats, s_all, u_all, note="repeats workload, every occurrence translated")
-        s_d, u_d, st = run_ltk(ct2, repeats, args.batch_tokens, work / "cache-dedup")
-        record(
-            "ct2-dedup", repeats, s_d, u_d, distinct=st["distinct"], note="repeats workload, distinct once"
-        )
-        ratios["dedup_gain"] = round(s_all / s_d, 2)
-        # One row per engine family at its smallest released size, on each backend ltk runs it on.
         families = {}
+        repeats = workload(n, seed=2, repeat_share=0.35)
+        if args.families_only:  # NLLB's rows as ltk runs it, beside the other families
+            for name, engine in [(f"nllb-{b}", {"hf": hf, "ct2": ct2}[b]) for b in args.nllb_rows]:
+                s, u, st = run_ltk(engine, segments, args.batch_tokens, work / f"cache-{name}")
+                families[name] = record(
+                    name, segments, s, u, engine=engine, batches=st["batches"], precision=engine.precision,
+                    model="facebook/nllb-200-distilled-600M config", load_average=os.getloadavg()[0],
+                )  # fmt: skip
+        ratios = {}
+        if rounds:  # medians, then the per-row stop and dedup counterfactuals
+            for name in ("naive", "peer", "ltk", "ltk-fp32", "ltk-ct2"):
+                rows[name] = sorted((g[name] for g in rounds), key=lambda x: x["seconds"])[len(rounds) // 2]
+            ratios = {k: median([g["ratios"][k] for g in rounds]) for k in rounds[0]["ratios"]}
+            ct2_max = BatchMaxCT2Engine(
+                str(model_dir), settings=settings, device="cpu", cache_dir=work / "ct2"
+            )
+            s, u, st = run_ltk(ct2_max, segments, args.batch_tokens, work / "cache-ct2-max")
+            record(
+                "ct2-batchmax", segments, s, u, batches=st["batches"], decoded_tokens=ct2_max.decoded_tokens,
+                note="rows decode to the batch's largest limit (no per-row stop)",
+            )  # fmt: skip
+            ratios["per_row_stop_gain"] = round(s / rows["ltk-ct2"]["seconds"], 2)
+            del ct2_max
+            s_all, u_all = run_no_dedup(ct2, repeats, args.batch_tokens or default_batch_tokens(ct2))
+            record("ct2-all", repeats, s_all, u_all, note="repeats workload, every occurrence translated")
+            s_d, u_d, st = run_ltk(ct2, repeats, args.batch_tokens, work / "cache-dedup")
+            record(
+                "ct2-dedup",
+                repeats,
+                s_d,
+                u_d,
+                distinct=st["distinct"],
+                note="repeats workload, distinct once",
+            )
+            ratios["dedup_gain"] = round(s_all / s_d, 2)
+        # One row per engine family at its smallest released size, on each backend ltk runs it on.
         for family in args.families:
             config = FAMILY_CONFIGS[family] if not args.quick else {**FAMILY_CONFIGS[family], **QUICK[family]}
             model_name = FAMILY_MODELS[family]
@@ -593,7 +622,10 @@ def main() -> None:
             "variants": rows,
             "families": families,
             "ratios": ratios,
-            "ratios_are": f"median over {args.rounds} round(s) of ratios taken within each round",
+            "ratios_are": f"median over {len(rounds)} round(s) of ratios taken within each round"
+            if rounds
+            else "no rounds (--families-only)",
+            "command_options": vars(args),
             "rounds": rounds,
             "targets": {"ltk_vs_naive": ">= 6", "ltk_vs_peer": ">= 2", "ct2_vs_naive": ">= 15"},
         }
