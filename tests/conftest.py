@@ -36,6 +36,11 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
     """A tiny random LlamaForCausalLM (2 layers, hidden 64) with SmolLM2's tokenizer, saved to disk."""
+    return build_tiny_llama(tokenizer_dir, tmp_path_factory.mktemp("tiny-llama"))
+
+
+def build_tiny_llama(tokenizer_dir: Path, out: Path, *, tie_word_embeddings: bool = True) -> Path:
+    """Save a tiny random LLaMA (seed 0) with the tokenizer in ``tokenizer_dir`` to ``out``."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -52,11 +57,9 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=tie_word_embeddings,
     )
-    model = LlamaForCausalLM(config)
-    out = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(out)
+    LlamaForCausalLM(config).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 

@@ -312,33 +312,6 @@ class RecordingChatServer:
         self.server.server_close()
 
 
-def _untied_tiny_llama(tokenizer_dir: Path, out: Path) -> Path:
-    """A tiny random LLaMA with its own output layer. The shared fixture ties it to the embeddings, and a
-    random model with tied embeddings greedily repeats its last input token: here the template's final
-    newline, so every answer would be whitespace (stripped to nothing) and prove nothing."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    LlamaForCausalLM(config).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
 def test_llm_engine_against_a_tiny_local_model(tokenizer_dir: Path, tmp_path: Path) -> None:
     """`ltk translate --engine llm` end to end over loopback HTTP against a real (tiny, random) causal LM:
     the prompt the model receives names both languages in its chat template, greedy decoding gives the
@@ -348,7 +321,12 @@ def test_llm_engine_against_a_tiny_local_model(tokenizer_dir: Path, tmp_path: Pa
     torch.set_num_threads(1)
     src = tmp_path / "in.jsonl"
     _write_input(src, 4)
-    served = RecordingChatServer(_untied_tiny_llama(tokenizer_dir, tmp_path / "model"), "tiny-llama")
+    from conftest import build_tiny_llama
+
+    # Its own output layer: a random model with tied embeddings greedily repeats its last input token (here
+    # the template's final newline), so every answer would be whitespace, stripped to nothing.
+    model = build_tiny_llama(tokenizer_dir, tmp_path / "model", tie_word_embeddings=False)
+    served = RecordingChatServer(model, "tiny-llama")
     try:
 
         def translate(out: Path, cache: Path) -> subprocess.CompletedProcess:

@@ -19,7 +19,6 @@ from ltk.train.stages import (
     STAGE_FILE,
     RunContext,
     _callbacks,
-    _device_flags,
     _peft_ready,
     _train,
     _world_size,
@@ -28,6 +27,7 @@ from ltk.train.stages import (
     lora_config,
     make_trainer,
     save_final,
+    trainer_kwargs,
     weights_plan,
 )
 
@@ -38,37 +38,9 @@ def dpo_args(ctx: RunContext, s: StageSettings) -> Any:
     """DPOConfig from the stage's settings (the same keys the other stages pass, plus DPO's own)."""
     from trl import DPOConfig
 
-    recipe, spec = ctx.recipe, ctx.recipe.ltk.stages.pref
+    spec = ctx.recipe.ltk.stages.pref
     return DPOConfig(
-        output_dir=s.output_dir,
-        per_device_train_batch_size=s.micro_batch_size,
-        gradient_accumulation_steps=s.gradient_accumulation_steps,
-        learning_rate=s.learning_rate,
-        lr_scheduler_type=s.lr_scheduler,
-        warmup_steps=s.warmup_ratio,  # below 1: a ratio of the total steps
-        weight_decay=s.weight_decay,
-        optim=s.optimizer,
-        max_grad_norm=s.max_grad_norm,
-        num_train_epochs=s.num_epochs,
-        max_steps=s.max_steps or -1,
-        logging_steps=recipe.logging_steps,
-        logging_first_step=True,
-        save_steps=recipe.save_steps,
-        save_total_limit=recipe.save_total_limit,
-        seed=recipe.seed,
-        data_seed=recipe.seed,
-        gradient_checkpointing=recipe.gradient_checkpointing,
-        torch_compile=recipe.torch_compile,
-        report_to=ctx.report_to or "none",
-        max_length=s.sequence_len,
-        beta=spec.beta,
-        loss_type=[spec.loss_type],
-        deepspeed=recipe.deepspeed,
-        fsdp=" ".join(recipe.fsdp) if recipe.fsdp else None,
-        fsdp_config=recipe.fsdp_config,
-        ddp_find_unused_parameters=False,
-        dataset_num_proc=None,
-        **_device_flags(recipe),
+        **trainer_kwargs(ctx, s), beta=spec.beta, loss_type=[spec.loss_type], dataset_num_proc=None
     )
 
 

@@ -113,11 +113,10 @@ def last_checkpoint(output_dir: Path) -> Path | None:
     return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
 
 
-def training_args(ctx: RunContext, s: StageSettings, **extra: Any) -> Any:
-    from trl import SFTConfig
-
+def trainer_kwargs(ctx: RunContext, s: StageSettings) -> dict[str, Any]:
+    """The TrainingArguments every stage passes (SFTConfig, and DPOConfig for stage 3), from its settings."""
     recipe = ctx.recipe
-    return SFTConfig(
+    return dict(
         output_dir=s.output_dir,
         per_device_train_batch_size=s.micro_batch_size,
         gradient_accumulation_steps=s.gradient_accumulation_steps,
@@ -144,8 +143,13 @@ def training_args(ctx: RunContext, s: StageSettings, **extra: Any) -> Any:
         fsdp_config=recipe.fsdp_config,
         ddp_find_unused_parameters=False,
         **_device_flags(recipe),
-        **extra,
     )
+
+
+def training_args(ctx: RunContext, s: StageSettings, **extra: Any) -> Any:
+    from trl import SFTConfig
+
+    return SFTConfig(**trainer_kwargs(ctx, s), **extra)
 
 
 def lora_config(s: StageSettings, model_config: Any, *, new_token_ids: list[int] | None = None) -> Any:
