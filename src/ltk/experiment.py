@@ -100,6 +100,7 @@ PREF_SETTINGS: dict[str, dict[str, Any]] = {
     "tiny": {"max_prompts": 4, "samples_per_prompt": 2, "max_new_tokens": 8, "learning_rate": 5e-5},
 }
 PREF_ARM = "sft+pref"
+NOT_MEASURED = "not measured"
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,7 @@ def row_from_eval(arm: Arm, ev: dict[str, Any], train: dict[str, Any] | None) ->
     for key, path in ROW_PATHS.items():
         found = interval_of(met, path) if _has(met, path) else None
         row[f"{key}_ci"] = found.get("ci") if found else None
+    row["eval_seconds"] = round(sum(ev.get("seconds", {}).values()), 1) or None
     if train:
         row["train_tokens"] = train.get("train_tokens")
         row["train_seconds"] = train.get("train_seconds")
@@ -413,6 +415,23 @@ def _claim(
     }
 
 
+def _not_measured(
+    claim: str, arms: list[str], by: dict[str, Any], *, needs: str | None = None
+) -> dict[str, Any]:
+    """A claim the measured arms cannot read yet, naming what is missing and how to run it."""
+    missing = [a for a in arms if a not in by]
+    needs = needs or "arm(s) " + ", ".join(missing)
+    run = " ".join(f"--only {a}" for a in missing)
+    return {
+        "claim": claim,
+        "measured": f"needs {needs}" + (f": run `ltk experiment {run}` at this scale" if run else ""),
+        "verdict": NOT_MEASURED,
+        "reason": "not measured yet",
+        "holds": None,
+        "differences": [],
+    }
+
+
 def findings(
     rows: list[dict[str, Any]], evals: dict[str, dict[str, Any]] | None = None
 ) -> list[dict[str, Any]]:
@@ -433,17 +452,31 @@ def findings(
 
     base = by.get("base")
     en0, en25, vocab = by.get("cpt-en0"), by.get("cpt-en25"), by.get("cpt-en25-vocab+")
-    if base and en0 and en25:
-        d0, d25 = diff("base", "cpt-en0", "bpb.target"), diff("base", "cpt-en25", "bpb.target")
+    # A resumable experiment is often read half-done: each claim is read from the arms it needs, and a
+    # claim whose arms are missing says which ones (instead of silently vanishing from the table).
+    pretrained = [(label, r) for label, r in (("en0", en0), ("en25", en25)) if r]
+    if base and pretrained:
+        ds = [diff("base", r["arm"], "bpb.target") for _, r in pretrained]
         out.append(
             _claim(
                 "continual pretraining lowers target bits per byte, with or without English mixing",
-                f"base {base['target_bpb']:.4f} -> en0 {en0['target_bpb']:.4f} ({_diff_text(d0)}), "
-                f"en25 {en25['target_bpb']:.4f} ({_diff_text(d25)})",
-                [("en0 - base", verdict(d0, "decrease")), ("en25 - base", verdict(d25, "decrease"))],
-                [d0, d25],
+                f"base {base['target_bpb']:.4f} -> "
+                + ", ".join(
+                    f"{label} {r['target_bpb']:.4f} ({_diff_text(d)})"
+                    for (label, r), d in zip(pretrained, ds, strict=True)
+                ),
+                [
+                    (f"{label} - base", verdict(d, "decrease"))
+                    for (label, _), d in zip(pretrained, ds, strict=True)
+                ],
+                ds,
             )
         )
+    else:
+        out.append(
+            _not_measured("continual pretraining lowers target bits per byte", ["base", "cpt-en25"], by)
+        )
+    if base and en0 and en25:
         r0 = diff("base", "cpt-en0", "bpb.english")
         r25 = diff("base", "cpt-en25", "bpb.english")
         mix = diff("cpt-en25", "cpt-en0", "bpb.english")
@@ -458,6 +491,14 @@ def findings(
                 [r0, r25, mix],
             )
         )
+    else:
+        out.append(
+            _not_measured(
+                "without English mixing English degrades; mixing 25% English back in protects it",
+                ["base", "cpt-en0", "cpt-en25"],
+                by,
+            )
+        )
     if en25 and vocab:
         dv = diff("cpt-en25", "cpt-en25-vocab+", "bpb.target")
         out.append(
@@ -466,6 +507,14 @@ def findings(
                 f"keep {en25['target_bpb']:.4f} vs extend {vocab['target_bpb']:.4f} ({_diff_text(dv)})",
                 [("extend - keep", verdict(dv, "increase"))],
                 [dv],
+            )
+        )
+    else:
+        out.append(
+            _not_measured(
+                "at a small budget, extending the vocabulary hurts target bits per byte",
+                ["cpt-en25", "cpt-en25-vocab+"],
+                by,
             )
         )
     tiers = sorted((r for r in rows if r["kind"] == "sft"), key=lambda r: r["tier"])
@@ -482,6 +531,16 @@ def findings(
                     [d],
                 )
             )
+    else:
+        have = ", ".join(r["arm"] for r in tiers) or "none"
+        out.append(
+            _not_measured(
+                "more instruction data gives better translations",
+                [],
+                by,
+                needs=f"at least two sft-N arms (measured: {have})",
+            )
+        )
     pref = by.get(PREF_ARM)
     start = by.get(f"sft-{pref['tier']}") if pref else None
     if pref and start:
@@ -606,13 +665,27 @@ def _spread_cell(v: dict[str, Any] | None, spec: str, scale: float) -> str:
     return f"{f(v['mean'])}{unit} ± {f(v['sd'])} ({f(v['min'])}-{f(v['max'])}, {v['seeds']} seeds)"
 
 
+def _time_text(result: dict[str, Any]) -> str:
+    """How long the experiment took. Arms resume across sittings, so the sitting's wall time alone can
+    understate it: the arms' own training + evaluation time is summed from their records."""
+    sitting = f"{result['total_seconds'] / 60:.0f} min"
+    recorded = [
+        (r.get("train_seconds") or 0) + (r.get("eval_seconds") or 0)
+        for r in result["rows"]
+        if r.get("eval_seconds") is not None
+    ]
+    if not recorded or len(recorded) < len(result["rows"]):
+        return f"in {sitting}"
+    return f"{sum(recorded) / 60:.0f} min of training and evaluation over the arms (this sitting: {sitting})"
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     scale = result["scale"]
     rows = result["rows"]
     lines = [
         "# ltk experiment: the study's findings on the embedded default",
         "",
-        f"Measured {result['date']} on {result['machine']} in {result['total_seconds'] / 60:.0f} min, "
+        f"Measured {result['date']} on {result['machine']}: {_time_text(result)}, "
         f"scale **{scale['name']}**, seed {result['seed']}. Base model {result['base_model']}, "
         f"langpack `{result['langpack']}`.",
         f"Pretraining arms: {scale['cpt_steps']} steps x {scale['cpt_micro_batch']} x {scale['sequence_len']} "
@@ -636,6 +709,10 @@ def render_markdown(result: dict[str, Any]) -> str:
         )
     for arm, err in result.get("failed", {}).items():
         lines.append(f"| {arm} | failed: {err} | | | | | | | | |")
+    for arm in result.get("not_measured", []):
+        lines.append(
+            f"| {arm} | not measured yet: `ltk experiment --scale {scale['name']} --only {arm}` | | | | | | | | |"
+        )
     lines += [
         "",
         "Brackets: 95% intervals (bits per byte: bootstrap over chapters; chrF: bootstrap over verses; "
@@ -679,7 +756,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     ]
     for f in result["findings"]:
         verdict = f.get("verdict") or {True: "holds", False: "contradicted", None: "inconclusive"}[f["holds"]]
-        shown = f"**{verdict}**" if verdict != "inconclusive" else verdict
+        shown = f"**{verdict}**" if verdict in ("holds", "contradicted") else verdict
         if f.get("seeds"):
             shown += " (" + ", ".join(f"seed {s}: {v}" for s, v in f["seeds"].items()) + ")"
         lines.append(f"| {f['claim']} | {f['measured']} | {shown} | {f.get('reason', '')} |")
@@ -688,6 +765,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         "Study numbers (Zhao et al. 2024, LLaMA-7B, ~0.5B Chinese tokens): English perplexity 14.69 -> 198.84 "
         "after target-only pretraining; 2-5% of answers code-switch; instruction tiers 1k / 65k / 950k.",
         f"Reproduce: `ltk experiment --scale {scale['name']} "
+        + ("--with-pref " if any(r["arm"] == PREF_ARM for r in rows) else "")
         + (
             f"--seeds {','.join(map(str, result['seeds']))}`."
             if len(result.get("seeds", [])) > 1
@@ -908,12 +986,11 @@ def run_experiment(
         raise LtkError("no arm ran")
     found = findings(rows, evals)
     if len(seeds) > 1:
-        per_seed_findings = {s: findings(r, e) for s, (r, e, _) in per_seed.items()}
-        for k, f in enumerate(found):
-            f["seeds"] = {
-                str(s): fs[k]["verdict"] if k < len(fs) and fs[k]["claim"] == f["claim"] else "not measured"
-                for s, fs in per_seed_findings.items()
-            }
+        per_seed_findings = {
+            s: {f["claim"]: f["verdict"] for f in findings(r, e)} for s, (r, e, _) in per_seed.items()
+        }
+        for f in found:
+            f["seeds"] = {str(s): fs.get(f["claim"], NOT_MEASURED) for s, fs in per_seed_findings.items()}
     result = {
         "date": date.today().isoformat(),
         "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), no GPU",
@@ -925,6 +1002,13 @@ def run_experiment(
         "rows": rows,
         "findings": found,
         "failed": failed,
+        "not_measured": [
+            a.name
+            for a in arms
+            if a.name not in evals
+            and a.name not in failed
+            and (not a.optional or with_pref or a.name in (only or []))
+        ],
         "study": STUDY,
         "total_seconds": round(time.monotonic() - started, 1),
     }

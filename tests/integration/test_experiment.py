@@ -36,6 +36,7 @@ def test_experiment_runs_every_arm_and_reproduces_with_the_same_seed(
         )
     first, second = results
     assert not first["failed"], first["failed"]
+    assert first["not_measured"] == []  # every default arm ran (sft+pref is asked for with --with-pref)
     assert [r["arm"] for r in first["rows"]] == [a.name for a in arms_for(SCALES["tiny"])]
     for path in ("results-tiny.md", "results-tiny.json", "findings-tiny.png"):
         assert (tmp_path / "out1" / path).stat().st_size > 0

@@ -157,6 +157,43 @@ def test_findings_verdicts() -> None:
     assert [f["verdict"] for f in findings(rows)] == ["inconclusive"] * 5 + ["contradicted"]
 
 
+def test_findings_of_a_half_done_experiment() -> None:
+    """Arms resume across sittings, so a table is often read before every arm has run: each claim is read
+    from the arms it needs, and a claim whose arms are missing names them and the command to run them."""
+    rows = [_row("base", "base", 2.0, 1.0), _row("cpt-en25", "cpt", 1.7, 1.05),
+            _row("sft-64", "sft", 1.7, 1.05, tier=64)]  # fmt: skip
+    evals = {"base": _metrics(2.0, 1.0), "cpt-en25": _metrics(1.7, 1.05), "sft-64": _metrics(1.7, 1.05)}
+    found = {f["claim"]: f for f in findings(rows, evals)}
+
+    def claim(start: str) -> dict:
+        return next(f for c, f in found.items() if c.startswith(start))
+
+    pretraining = claim("continual pretraining")
+    assert pretraining["verdict"] == "holds" and "en25 - base: holds" in pretraining["reason"]
+    assert "en0" not in pretraining["measured"]
+    english = claim("without English mixing")
+    assert english["verdict"] == "not measured" and "--only cpt-en0" in english["measured"]
+    assert "--only cpt-en25-vocab+" in claim("at a small budget")["measured"]
+    assert "(measured: sft-64)" in claim("more instruction data")["measured"]
+    # Nothing pretrained yet: the pretraining claim says so rather than vanishing.
+    assert [f["verdict"] for f in findings(rows[:1], evals)][0] == "not measured"
+
+    from dataclasses import asdict
+
+    result = {
+        "date": "2026-12-01", "machine": "2-core CPU", "scale": asdict(SCALES["full"]), "seed": 0,
+        "base_model": "embedded:smollm2-135m", "langpack": "ny", "rows": rows, "findings": list(found.values()),
+        "total_seconds": 600.0, "not_measured": ["cpt-en0"],
+    }  # fmt: skip
+    md = render_markdown(result)
+    assert "| cpt-en0 | not measured yet: `ltk experiment --scale full --only cpt-en0` |" in md
+    assert "| not measured | not measured yet |" in md and "**not measured**" not in md
+    assert "in 10 min," in md  # rows without recorded times: the sitting's wall time
+    for r, (train, ev) in zip(rows, ((None, 700.0), (1260.0, 720.0), (200.0, 700.0)), strict=True):
+        r["train_seconds"], r["eval_seconds"] = train, ev
+    assert "60 min of training and evaluation over the arms (this sitting: 10 min)" in render_markdown(result)
+
+
 def test_seed_spread() -> None:
     from ltk.experiment import seed_spread
 
