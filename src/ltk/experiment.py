@@ -50,10 +50,11 @@ STUDY = {
 
 @dataclass(frozen=True)
 class Scale:
-    """How big the experiment is. ``full`` took 66 minutes on the 2-core CPU with its earlier, smaller
-    evaluation (6 chapters, 16 prompts, 16 verse pairs); with the evaluation below it is estimated at about
-    95 minutes (LoRA CPT runs at ~140 tokens/s there). ``small`` is a ~25-minute version; ``tiny`` checks
-    the plumbing only.
+    """How big the experiment is. ``full``, measured arm by arm on an idle 2-core AMD EPYC (avx2, fp32):
+    each pretraining arm trains for ~23 min (LoRA CPT at ~90 tokens/s), sft-1024 for ~27 min, and every
+    evaluation below takes ~12 min, so all seven arms take about 3 h and ``--with-pref`` adds ~35 min
+    (66 min with the earlier 6-chapter, 16-prompt, 16-pair evaluation). ``small`` is a ~25-minute
+    version; ``tiny`` checks the plumbing only.
 
     Evaluation sizes (issue 19) are chosen so the headline comparisons can be decided at 95%: every
     held-out chapter of the ny build (24 per language) for bits per byte; 64 verse pairs per direction,
@@ -676,7 +677,8 @@ def _time_text(result: dict[str, Any]) -> str:
     ]
     if not recorded or len(recorded) < len(result["rows"]):
         return f"in {sitting}"
-    return f"{sum(recorded) / 60:.0f} min of training and evaluation over the arms (this sitting: {sitting})"
+    arms = f"{sum(recorded) / 60:.0f} min of training and evaluation over the arms"
+    return arms + ("" if result.get("report_only") else f" (this sitting: {sitting})")
 
 
 def render_markdown(result: dict[str, Any]) -> str:
@@ -838,7 +840,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     )
     axes[2].set_xticks(range(len(cs)), [a for a, _ in cs], rotation=30)
     axes[2].set_ylabel("% of answers that code-switch")
-    axes[2].set_title("Code-switching (band: the study's 2-5%; bars: 95% Wilson)")
+    axes[2].set_title("Code-switching\n(band: the study's 2-5%; bars: 95% Wilson)")
     fig.suptitle(f"ltk experiment, scale {result['scale']['name']} (seed {result['seed']})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -862,13 +864,15 @@ def _run_arms(
     started: float,
     shared: dict[str, tuple[dict[str, Any], dict[str, Any]]],
     with_pref: bool = False,
+    report_only: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
     """Every arm of one training seed: (rows, eval metrics by arm, failures by arm). ``shared`` holds
     arms that do not depend on the seed (the untrained base), measured once."""
     rows: list[dict[str, Any]] = []
     evals: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
-    recipe = override(base_recipe, {"seed": seed}, source=f"ltk experiment --seeds ({seed})")
+    if not report_only:
+        recipe = override(base_recipe, {"seed": seed}, source=f"ltk experiment --seeds ({seed})")
     data = {**data, "sft_start": seed_work / "runs" / "cpt-en25" / "cpt" / "final"}
     for i, arm in enumerate(arms, 1):
         run_dir = arm_run_dir(seed_work, arm)
@@ -877,7 +881,8 @@ def _run_arms(
             rows.append(row)
             evals[arm.name] = metrics
             continue
-        if (only and arm.name not in only) or (not only and arm.optional and not with_pref):
+        asked = (arm.name in only) if only else (with_pref or not arm.optional)
+        if report_only or not asked:
             # Not asked for: reuse an earlier measurement of this arm at this scale, if there is one.
             cached = _cached_row(arm, run_dir, sc)
             if cached:
@@ -926,11 +931,14 @@ def run_experiment(
     base_model: str | None = None,
     only: list[str] | None = None,
     with_pref: bool = False,
+    report_only: bool = False,
 ) -> dict[str, Any]:
     """Run every arm (or ``only`` those named), score each model, and write the table, JSON and plot.
 
     The ``sft+pref`` arm (stage 3 on the largest SFT arm) runs only when named in ``only`` or with
     ``with_pref``; otherwise an earlier measurement of it at this scale is reused when there is one.
+
+    ``report_only`` writes the table, JSON and plot from the arms already measured, running nothing.
 
     ``seeds`` repeats the training arms once per training seed (the build, its held-out sets and the
     base model stay those of the first seed): the table and verdicts are the first seed's, and the
@@ -959,23 +967,38 @@ def run_experiment(
     pack = get_langpack(EXPERIMENT_LANGPACK)
     log.info(f"ltk experiment: scale {sc.name}, seeds {seeds}, {len(arms)} arms, work folder {work}")
 
-    base_path = Path(resolve_model(base_model))
-    log.info("[setup] ltk build-langpack ny")
-    recipe_file = build_for(pack, build_root, Path(recipes_dir), seed=seed, base_model=base_model)
     build_dir = build_root / pack.code
-    base_recipe = load_recipe(recipe_file)
-    data: dict[str, Any] = {
-        "corpus_en25": build_dir / "corpus" / "train",
-        "corpus_en0": target_only_corpus(build_dir, work / "data" / "corpus-en0"),
-        "tiers": nested_tiers(build_dir, sc.tiers, work / "data" / "instructions"),
-    }
+    if report_only:  # read the finished arms only: no build, no model, nothing trained or scored
+        base_path, base_recipe, data = Path(base_model), None, {}
+    else:
+        base_path = Path(resolve_model(base_model))
+        log.info("[setup] ltk build-langpack ny")
+        recipe_file = build_for(pack, build_root, Path(recipes_dir), seed=seed, base_model=base_model)
+        base_recipe = load_recipe(recipe_file)
+        data = {
+            "corpus_en25": build_dir / "corpus" / "train",
+            "corpus_en0": target_only_corpus(build_dir, work / "data" / "corpus-en0"),
+            "tiers": nested_tiers(build_dir, sc.tiers, work / "data" / "instructions"),
+        }
     per_seed: dict[int, tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]] = {}
     shared: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for s in seeds:
         # The first seed keeps the single-seed layout (WORK/SCALE/runs/<arm>), so earlier runs resume.
         seed_work = work if s == seed else work / f"seed-{s}"
         rows, evals, failed = _run_arms(
-            arms, sc, s, seed_work, base_path, base_recipe, build_dir, data, only, started, shared, with_pref
+            arms,
+            sc,
+            s,
+            seed_work,
+            base_path,
+            base_recipe,
+            build_dir,
+            data,
+            only,
+            started,
+            shared,
+            with_pref,
+            report_only,
         )
         per_seed[s] = (rows, evals, failed)
         for row in rows:
@@ -983,6 +1006,11 @@ def run_experiment(
                 shared[row["arm"]] = (row, evals[row["arm"]])
     rows, evals, failed = per_seed[seed]
     if not rows:
+        if report_only:
+            raise UsageError(
+                f"--report: no arm of scale {sc.name} is measured in {work} yet; run `ltk experiment "
+                f"--scale {sc.name}` first (or pass the --work folder it used)"
+            )
         raise LtkError("no arm ran")
     found = findings(rows, evals)
     if len(seeds) > 1:
@@ -1011,6 +1039,7 @@ def run_experiment(
         ],
         "study": STUDY,
         "total_seconds": round(time.monotonic() - started, 1),
+        "report_only": report_only,
     }
     if len(seeds) > 1:
         result["per_seed"] = {

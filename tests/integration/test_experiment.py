@@ -37,6 +37,14 @@ def test_experiment_runs_every_arm_and_reproduces_with_the_same_seed(
     first, second = results
     assert not first["failed"], first["failed"]
     assert first["not_measured"] == []  # every default arm ran (sft+pref is asked for with --with-pref)
+    # --report reads the finished arms back without running anything; the arm never run is listed.
+    report = run_experiment(
+        tmp_path / "report", scale="tiny", seed=0, work=tmp_path / "work1", build_root=tmp_path / "no-build",
+        recipes_dir=tmp_path / "no-recipes", base_model=str(tiny_llama_dir), with_pref=True, report_only=True,
+    )  # fmt: skip
+    assert report["rows"] == first["rows"] and report["not_measured"] == ["sft+pref"]
+    assert not (tmp_path / "no-build").exists() and not (tmp_path / "no-recipes").exists()
+    assert "--only sft+pref` |" in (tmp_path / "report" / "results-tiny.md").read_text(encoding="utf-8")
     assert [r["arm"] for r in first["rows"]] == [a.name for a in arms_for(SCALES["tiny"])]
     for path in ("results-tiny.md", "results-tiny.json", "findings-tiny.png"):
         assert (tmp_path / "out1" / path).stat().st_size > 0

@@ -246,3 +246,17 @@ def test_experiment_seeds_option_rejects_bad_values(tmp_path: Path) -> None:
         )
         assert res.exit_code == 2 and "--seeds" in res.output, res.output
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_experiment_report_with_nothing_measured(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ltk.cli import main
+
+    args = ["experiment", "--scale", "small", "--report", "--work", str(tmp_path / "work")]
+    res = CliRunner().invoke(
+        main, [*args, "--out", str(tmp_path / "out"), "--build-root", str(tmp_path / "b")]
+    )
+    assert res.exit_code == 2, res.output
+    assert "no arm of scale small is measured" in res.output and "ltk experiment --scale small" in res.output
+    assert not list(tmp_path.iterdir())  # no build, no output, no work folder

@@ -83,8 +83,8 @@ def quickstart(
     type=click.Choice(["full", "small", "tiny"]),
     default="full",
     show_default=True,
-    help="full: ~95 min on 2 cores (estimated; 66 min measured with the earlier, smaller evaluation); "
-    "small: ~25 min; tiny: checks the plumbing only.",
+    help="full: ~3 h on an idle 2-core CPU (~35 min per pretraining arm, ~12 min per evaluation; "
+    "finished arms are reused, so it can run in sittings); small: ~25 min; tiny: checks the plumbing only.",
 )
 @seed_option
 @click.option(
@@ -114,6 +114,14 @@ def quickstart(
     "--only sft+pref runs it alone and reuses the other arms' results.",
 )
 @click.option(
+    "--report",
+    "report_only",
+    is_flag=True,
+    help="Write the table, JSON and plot from the arms already measured in --work, running nothing "
+    "(e.g. to read a half-done experiment while another sitting trains the rest); arms not run yet are "
+    "listed with the command that runs them.",
+)
+@click.option(
     "--seeds",
     default=None,
     metavar="S1,S2,...",
@@ -132,6 +140,7 @@ def experiment(
     base_model: str | None,
     only: tuple[str, ...],
     with_pref: bool,
+    report_only: bool,
 ) -> None:
     """Reproduce the study's findings on the embedded default, with equal token budgets (one seed or --seeds).
 
@@ -152,11 +161,12 @@ def experiment(
 
     \b
     Examples:
-      ltk experiment                       the full experiment (~95 min estimated on 2 cores)
+      ltk experiment                       the full experiment (~3 h on 2 cores; resumes where it stopped)
       ltk experiment --scale small         a ~25-minute version
       ltk experiment --only base --only cpt-en0 --only cpt-en25
       ltk experiment --scale small --seeds 0,1,2   spread across 3 training seeds (results-small-seeds.md)
       ltk experiment --only sft+pref       stage 3 on the cached largest SFT arm, next to every other arm
+      ltk experiment --report              the table so far, from the finished arms (runs nothing)
     """
     from ltk.errors import UsageError
     from ltk.experiment import run_experiment
@@ -183,5 +193,6 @@ def experiment(
         base_model=base_model,
         only=list(only) or None,
         with_pref=with_pref,
+        report_only=report_only,
     )
     click.echo("\n" + result["markdown"])
