@@ -102,6 +102,14 @@ PREF_SETTINGS: dict[str, dict[str, Any]] = {
 }
 PREF_ARM = "sft+pref"
 NOT_MEASURED = "not measured"
+# The study's claims as the table words them (a claim not measured yet keeps its wording).
+CLAIM_PRETRAINING = "continual pretraining lowers target bits per byte, with or without English mixing"
+CLAIM_ENGLISH = (
+    "without English mixing English degrades; mixing 25% English back in protects it "
+    "(study: English perplexity 14.69 -> 198.84 target-only)"
+)
+CLAIM_VOCABULARY = "at a small budget, extending the vocabulary hurts target bits per byte (vs keeping it)"
+CLAIM_TIERS = "more instruction data gives better translations"
 
 
 @dataclass(frozen=True)
@@ -460,7 +468,7 @@ def findings(
         ds = [diff("base", r["arm"], "bpb.target") for _, r in pretrained]
         out.append(
             _claim(
-                "continual pretraining lowers target bits per byte, with or without English mixing",
+                CLAIM_PRETRAINING,
                 f"base {base['target_bpb']:.4f} -> "
                 + ", ".join(
                     f"{label} {r['target_bpb']:.4f} ({_diff_text(d)})"
@@ -474,17 +482,14 @@ def findings(
             )
         )
     else:
-        out.append(
-            _not_measured("continual pretraining lowers target bits per byte", ["base", "cpt-en25"], by)
-        )
+        out.append(_not_measured(CLAIM_PRETRAINING, ["base", "cpt-en25"], by))
     if base and en0 and en25:
         r0 = diff("base", "cpt-en0", "bpb.english")
         r25 = diff("base", "cpt-en25", "bpb.english")
         mix = diff("cpt-en25", "cpt-en0", "bpb.english")
         out.append(
             _claim(
-                "without English mixing English degrades; mixing 25% English back in protects it "
-                "(study: English perplexity 14.69 -> 198.84 target-only)",
+                CLAIM_ENGLISH,
                 f"English bpb base {base['english_bpb']:.4f}, en0 {en0['english_bpb']:.4f} ({_diff_text(r0)}), "
                 f"en25 {en25['english_bpb']:.4f} ({_diff_text(r25)}); en0 - en25 {_diff_text(mix)}; English "
                 f"token ppl {base['english_ppl']:.2f} -> en0 {en0['english_ppl']:.2f}, en25 {en25['english_ppl']:.2f}",
@@ -493,31 +498,19 @@ def findings(
             )
         )
     else:
-        out.append(
-            _not_measured(
-                "without English mixing English degrades; mixing 25% English back in protects it",
-                ["base", "cpt-en0", "cpt-en25"],
-                by,
-            )
-        )
+        out.append(_not_measured(CLAIM_ENGLISH, ["base", "cpt-en0", "cpt-en25"], by))
     if en25 and vocab:
         dv = diff("cpt-en25", "cpt-en25-vocab+", "bpb.target")
         out.append(
             _claim(
-                "at a small budget, extending the vocabulary hurts target bits per byte (vs keeping it)",
+                CLAIM_VOCABULARY,
                 f"keep {en25['target_bpb']:.4f} vs extend {vocab['target_bpb']:.4f} ({_diff_text(dv)})",
                 [("extend - keep", verdict(dv, "increase"))],
                 [dv],
             )
         )
     else:
-        out.append(
-            _not_measured(
-                "at a small budget, extending the vocabulary hurts target bits per byte",
-                ["cpt-en25", "cpt-en25-vocab+"],
-                by,
-            )
-        )
+        out.append(_not_measured(CLAIM_VOCABULARY, ["cpt-en25", "cpt-en25-vocab+"], by))
     tiers = sorted((r for r in rows if r["kind"] == "sft"), key=lambda r: r["tier"])
     if len(tiers) >= 2:
         small, large = tiers[0], tiers[-1]
@@ -525,7 +518,7 @@ def findings(
             d = diff(small["arm"], large["arm"], f"chrf.{direction}.chrf")
             out.append(
                 _claim(
-                    f"more instruction data gives better translations (chrF {arrow}, largest vs smallest tier)",
+                    f"{CLAIM_TIERS} (chrF {arrow}, largest vs smallest tier)",
                     ", ".join(f"{r['tier']}: {r[f'chrf_{direction}']:.2f}" for r in tiers)
                     + f" ({large['tier']} - {small['tier']}: {_diff_text(d, '{:+.2f}')})",
                     [(f"{large['tier']} - {small['tier']}", verdict(d, "increase"))],
@@ -534,14 +527,7 @@ def findings(
             )
     else:
         have = ", ".join(r["arm"] for r in tiers) or "none"
-        out.append(
-            _not_measured(
-                "more instruction data gives better translations",
-                [],
-                by,
-                needs=f"at least two sft-N arms (measured: {have})",
-            )
-        )
+        out.append(_not_measured(CLAIM_TIERS, [], by, needs=f"at least two sft-N arms (measured: {have})"))
     pref = by.get(PREF_ARM)
     start = by.get(f"sft-{pref['tier']}") if pref else None
     if pref and start:
@@ -871,8 +857,12 @@ def _run_arms(
     rows: list[dict[str, Any]] = []
     evals: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
-    if not report_only:
-        recipe = override(base_recipe, {"seed": seed}, source=f"ltk experiment --seeds ({seed})")
+    # A report runs no arm, so it needs no recipe (and has none: nothing was built).
+    recipe = (
+        None
+        if report_only
+        else override(base_recipe, {"seed": seed}, source=f"ltk experiment --seeds ({seed})")
+    )
     data = {**data, "sft_start": seed_work / "runs" / "cpt-en25" / "cpt" / "final"}
     for i, arm in enumerate(arms, 1):
         run_dir = arm_run_dir(seed_work, arm)
