@@ -797,7 +797,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
         [i + 0.2 for i in x], [r["english_bpb"] for r in pre], 0.4, yerr=_yerr(pre, "english_bpb"), capsize=3,
         label="English",
     )  # fmt: skip
-    axes[0].set_xticks(list(x), names, rotation=20)
+    axes[0].set_xticks(list(x), names, rotation=20, ha="right", rotation_mode="anchor")
     axes[0].set_ylabel("bits per byte (lower is better)")
     axes[0].set_title("Continual pretraining, equal token budgets")
     axes[0].legend()
@@ -824,7 +824,8 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     axes[2].axhspan(
         100 * STUDY["codeswitch_range"][0], 100 * STUDY["codeswitch_range"][1], alpha=0.2, color="g"
     )
-    axes[2].set_xticks(range(len(cs)), [a for a, _ in cs], rotation=30)
+    # Eight arm names side by side overlap unless slanted and anchored at their right end.
+    axes[2].set_xticks(range(len(cs)), [a for a, _ in cs], rotation=40, ha="right", rotation_mode="anchor")
     axes[2].set_ylabel("% of answers that code-switch")
     axes[2].set_title("Code-switching\n(band: the study's 2-5%; bars: 95% Wilson)")
     fig.suptitle(f"ltk experiment, scale {result['scale']['name']} (seed {result['seed']})")
