@@ -122,15 +122,21 @@ class Arm:
     optional: bool = False  # run only when asked (--only NAME or --with-pref); else reused if measured
 
 
-def arms_for(scale: Scale, *, with_optional: bool = False) -> list[Arm]:
+def arms_for(scale: Scale, *, with_optional: bool = False, pref_tier: int | None = None) -> list[Arm]:
+    """The experiment's arms at ``scale``; ``pref_tier`` picks the SFT arm stage 3 starts from (default:
+    the largest tier, the model the study's 2-5% claim is checked on)."""
+    if pref_tier is not None and pref_tier not in scale.tiers:
+        raise UsageError(
+            f"--pref-tier {pref_tier}: scale {scale.name} has SFT tiers {', '.join(map(str, scale.tiers))}; "
+            "stage 3 starts from one of them"
+        )
     arms = [
         Arm("base", "base"),
         Arm("cpt-en0", "cpt", english_ratio=0.0),
         Arm("cpt-en25", "cpt", english_ratio=0.25),
         Arm("cpt-en25-vocab+", "cpt", english_ratio=0.25, vocabulary="extend"),
         *(Arm(f"sft-{n}", "sft", english_ratio=0.25, tier=n) for n in scale.tiers),
-        # Stage 3 on the largest tier's SFT model (the arm the study's 2-5% claim is checked on).
-        Arm(PREF_ARM, "pref", english_ratio=0.25, tier=max(scale.tiers), optional=True),
+        Arm(PREF_ARM, "pref", english_ratio=0.25, tier=pref_tier or max(scale.tiers), optional=True),
     ]
     return [a for a in arms if with_optional or not a.optional]
 
@@ -755,6 +761,11 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"Reproduce: `ltk experiment --scale {scale['name']} "
         + ("--with-pref " if any(r["arm"] == PREF_ARM for r in rows) else "")
         + (
+            f"--pref-tier {result['pref_tier']} "
+            if result.get("pref_tier") not in (None, max(scale["tiers"]))
+            else ""
+        )
+        + (
             f"--seeds {','.join(map(str, result['seeds']))}`."
             if len(result.get("seeds", [])) > 1
             else f"--seed {result['seed']}`."
@@ -923,11 +934,16 @@ def run_experiment(
     only: list[str] | None = None,
     with_pref: bool = False,
     report_only: bool = False,
+    pref_tier: int | None = None,
 ) -> dict[str, Any]:
     """Run every arm (or ``only`` those named), score each model, and write the table, JSON and plot.
 
     The ``sft+pref`` arm (stage 3 on the largest SFT arm) runs only when named in ``only`` or with
     ``with_pref``; otherwise an earlier measurement of it at this scale is reused when there is one.
+
+    ``pref_tier`` runs (or reads) the ``sft+pref`` arm on that tier's SFT model instead of the largest
+    one; each tier keeps its own stage-3 model and scores (in its sft-N folder), and the outputs get a
+    ``-pref<N>`` suffix so they do not replace the headline table.
 
     ``report_only`` writes the table, JSON and plot from the arms already measured, running nothing.
 
@@ -949,7 +965,7 @@ def run_experiment(
     sc = SCALES[scale]
     out, work, build_root = Path(out), Path(work) / sc.name, Path(build_root)
     base_model = base_model or EMBEDDED_NAME
-    arms = arms_for(sc, with_optional=True)
+    arms = arms_for(sc, with_optional=True, pref_tier=pref_tier)
     if only:
         unknown = sorted(set(only) - {a.name for a in arms})
         if unknown:
@@ -1031,6 +1047,7 @@ def run_experiment(
         "study": STUDY,
         "total_seconds": round(time.monotonic() - started, 1),
         "report_only": report_only,
+        "pref_tier": next(a.tier for a in arms if a.name == PREF_ARM),
     }
     if len(seeds) > 1:
         result["per_seed"] = {
@@ -1041,6 +1058,8 @@ def run_experiment(
     suffix = "" if sc.name == "full" else f"-{sc.name}"
     if len(seeds) > 1:
         suffix += "-seeds"
+    if pref_tier is not None and pref_tier != max(sc.tiers):
+        suffix += f"-pref{pref_tier}"
     json_path, md_path = out / f"results{suffix}.json", out / f"results{suffix}.md"
     png = plot(result, out / f"findings{suffix}.png")
     text = render_markdown(result).replace("(findings.png)", f"({png.name})")

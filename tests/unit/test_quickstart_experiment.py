@@ -219,6 +219,11 @@ def test_markdown_and_plot(tmp_path: Path) -> None:
     md = render_markdown(result)
     assert "| cpt-en0 | – | keep | – | 1.6000 | 1.3000 |" in md
     assert "14.69 -> 198.84" in md and "ltk experiment --scale tiny --seed 0" in md
+    # Stage 3 on a smaller tier than the largest: the reproduce line names it (the default tier is implied).
+    result["pref_tier"] = min(SCALES["tiny"].tiers)
+    assert f"--pref-tier {min(SCALES['tiny'].tiers)} " in render_markdown(result)
+    result["pref_tier"] = max(SCALES["tiny"].tiers)
+    assert "--pref-tier" not in render_markdown(result)
     png = plot(result, tmp_path / "findings.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     text = render_headline({"base": {"target_bpb": 2.0, "english_bpb": 1.0, "codeswitch_answers": 0.25,
@@ -246,6 +251,25 @@ def test_experiment_seeds_option_rejects_bad_values(tmp_path: Path) -> None:
         )
         assert res.exit_code == 2 and "--seeds" in res.output, res.output
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_pref_tier_picks_the_sft_arm_stage_3_starts_from(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ltk.cli import main
+    from ltk.experiment import PREF_ARM, arm_run_dir
+
+    sc = SCALES["full"]
+    arm = next(a for a in arms_for(sc, with_optional=True, pref_tier=256) if a.name == PREF_ARM)
+    assert arm.tier == 256 and arm_run_dir(tmp_path, arm) == tmp_path / "runs" / "sft-256"
+    default = next(a for a in arms_for(sc, with_optional=True) if a.name == PREF_ARM)
+    assert default.tier == 1024
+    with pytest.raises(UsageError, match="--pref-tier 100: scale full has SFT tiers 64, 256, 1024"):
+        arms_for(sc, pref_tier=100)
+    args = ["experiment", "--pref-tier", "100", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "w")]
+    res = CliRunner().invoke(main, [*args, "--build-root", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "--pref-tier 100" in res.output, res.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "b").exists()  # rejected before any work
 
 
 def test_experiment_report_with_nothing_measured(tmp_path: Path) -> None:

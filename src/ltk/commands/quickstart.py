@@ -114,6 +114,14 @@ def quickstart(
     "--only sft+pref runs it alone and reuses the other arms' results.",
 )
 @click.option(
+    "--pref-tier",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Run sft+pref on the sft-N arm's model instead of the largest tier's (e.g. a tier that still "
+    "code-switches); its outputs get a -prefN suffix and the headline table is left as it is.",
+)
+@click.option(
     "--report",
     "report_only",
     is_flag=True,
@@ -140,6 +148,7 @@ def experiment(
     base_model: str | None,
     only: tuple[str, ...],
     with_pref: bool,
+    pref_tier: int | None,
     report_only: bool,
 ) -> None:
     """Reproduce the study's findings on the embedded default, with equal token budgets (one seed or --seeds).
@@ -166,6 +175,7 @@ def experiment(
       ltk experiment --only base --only cpt-en0 --only cpt-en25
       ltk experiment --scale small --seeds 0,1,2   spread across 3 training seeds (results-small-seeds.md)
       ltk experiment --only sft+pref       stage 3 on the cached largest SFT arm, next to every other arm
+      ltk experiment --only sft+pref --pref-tier 256   stage 3 on sft-256 (results-pref256.md)
       ltk experiment --report              the table so far, from the finished arms (runs nothing)
     """
     from ltk.errors import UsageError
@@ -194,5 +204,6 @@ def experiment(
         only=list(only) or None,
         with_pref=with_pref,
         report_only=report_only,
+        pref_tier=pref_tier,
     )
     click.echo("\n" + result["markdown"])
