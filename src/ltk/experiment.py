@@ -8,8 +8,9 @@ Arms, all from the same base model, seed and build, with equal token budgets for
     cpt-en25          continual pretraining with English mixed in at 25% of tokens (ltk's default)
     cpt-en25-vocab+   the same, with the vocabulary extended by Chichewa pieces (same trained parameters: LoRA + whole embeddings)
     sft-<N>           SFT of cpt-en25 on nested instruction tiers of N examples (one epoch each)
-    sft+pref          the largest sft arm plus stage 3: DPO on preference pairs ltk builds against
-                      code-switching (not in the default run: ``--only sft+pref`` or ``--with-pref``)
+    sft+pref          the largest sft arm (or ``--pref-tier N``'s) plus stage 3: DPO on preference pairs
+                      ltk builds against code-switching (not in the default run: ``--only sft+pref`` or
+                      ``--with-pref``)
 
 Every model is scored with ``ltk.evaluate``: bits per byte on held-out Chichewa and English books, the
 code-switch rate of its answers to held-out Chichewa prompts, and chrF of its translations of held-out
