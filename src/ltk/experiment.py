@@ -656,6 +656,8 @@ def _spread_cell(v: dict[str, Any] | None, spec: str, scale: float) -> str:
         return bare.format(x * scale)
 
     unit = "%" if scale == 100 else ""
+    if v["seeds"] == 1:  # e.g. an optional arm measured on the first seed only: there is no spread
+        return f"{f(v['mean'])}{unit} (one seed only)"
     return f"{f(v['mean'])}{unit} ± {f(v['sd'])} ({f(v['min'])}-{f(v['max'])}, {v['seeds']} seeds)"
 
 
@@ -672,6 +674,13 @@ def _time_text(result: dict[str, Any]) -> str:
         return f"in {sitting}"
     arms = f"{sum(recorded) / 60:.0f} min of training and evaluation over the arms"
     return arms + ("" if result.get("report_only") else f" (this sitting: {sitting})")
+
+
+def _pref_in_every_seed(result: dict[str, Any]) -> bool:
+    """Whether the pref arm was measured for every seed shown (a cached first-seed measurement alone is
+    reused without --with-pref, so the reproduce line must not ask for it on every seed)."""
+    seeds = [result["rows"], *(ps["rows"] for ps in result.get("per_seed", {}).values())]
+    return all(any(r["arm"] == PREF_ARM for r in rows) for rows in seeds)
 
 
 def render_markdown(result: dict[str, Any]) -> str:
@@ -760,7 +769,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         "Study numbers (Zhao et al. 2024, LLaMA-7B, ~0.5B Chinese tokens): English perplexity 14.69 -> 198.84 "
         "after target-only pretraining; 2-5% of answers code-switch; instruction tiers 1k / 65k / 950k.",
         f"Reproduce: `ltk experiment --scale {scale['name']} "
-        + ("--with-pref " if any(r["arm"] == PREF_ARM for r in rows) else "")
+        + ("--with-pref " if _pref_in_every_seed(result) else "")
         + (
             f"--pref-tier {result['pref_tier']} "
             if result.get("pref_tier") not in (None, max(scale["tiers"]))
@@ -809,6 +818,21 @@ def plot(result: dict[str, Any], path: Path) -> Path:
         [i + 0.2 for i in x], [r["english_bpb"] for r in pre], 0.4, yerr=_yerr(pre, "english_bpb"), capsize=3,
         label="English",
     )  # fmt: skip
+    # Other training seeds (--seeds) as black dots over the first seed's bars: the spread at a glance.
+    others = [ps["rows"] for ps in result.get("per_seed", {}).values()]
+
+    def seed_dots(ax: Any, xs: dict[str, float], key: str, scale: float = 1.0, **style: Any) -> None:
+        pts = [
+            (xs[r["arm"]], r[key] * scale)
+            for rows in others
+            for r in rows
+            if r["arm"] in xs and r[key] is not None
+        ]
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), s=14, zorder=3, **{"color": "k", **style})
+
+    seed_dots(axes[0], {n: i - 0.2 for i, n in enumerate(names)}, "target_bpb", label="other seeds")
+    seed_dots(axes[0], {n: i + 0.2 for i, n in enumerate(names)}, "english_bpb")
     axes[0].set_xticks(list(x), names, rotation=20, ha="right", rotation_mode="anchor")
     axes[0].set_ylabel("bits per byte (lower is better)")
     axes[0].set_title("Continual pretraining, equal token budgets")
@@ -823,6 +847,9 @@ def plot(result: dict[str, Any], path: Path) -> Path:
             tiers, [r["chrf_to_english"] for r in sft], yerr=_yerr(sft, "chrf_to_english"), fmt="s-", capsize=3,
             label="target -> en",
         )  # fmt: skip
+        tier_at = {r["arm"]: r["tier"] for r in sft}
+        seed_dots(axes[1], tier_at, "chrf_to_target", color="C0", marker="x")
+        seed_dots(axes[1], tier_at, "chrf_to_english", color="C1", marker="x")
         axes[1].set_xscale("log")
         axes[1].set_xlabel("SFT tier (examples, nested)")
         axes[1].set_ylabel("chrF on held-out verses")
@@ -837,10 +864,17 @@ def plot(result: dict[str, Any], path: Path) -> Path:
         100 * STUDY["codeswitch_range"][0], 100 * STUDY["codeswitch_range"][1], alpha=0.2, color="g"
     )
     # Eight arm names side by side overlap unless slanted and anchored at their right end.
+    seed_dots(axes[2], {a: i for i, (a, _) in enumerate(cs)}, "codeswitch_answers", 100)
     axes[2].set_xticks(range(len(cs)), [a for a, _ in cs], rotation=40, ha="right", rotation_mode="anchor")
     axes[2].set_ylabel("% of answers that code-switch")
     axes[2].set_title("Code-switching\n(band: the study's 2-5%; bars: 95% Wilson)")
-    fig.suptitle(f"ltk experiment, scale {result['scale']['name']} (seed {result['seed']})")
+    title = f"ltk experiment, scale {result['scale']['name']} (seed {result['seed']})"
+    if others:
+        title = (
+            f"ltk experiment, scale {result['scale']['name']}: bars seed {result['seed']}, "
+            f"dots/crosses seeds {', '.join(result['per_seed'])}"
+        )
+    fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_target(path) as tmp:

@@ -234,6 +234,34 @@ def test_markdown_and_plot(tmp_path: Path) -> None:
     assert "2.0000 [1.9000, 2.1000]" in text and "25% [10, 50]" in text and "95% intervals" in text
 
 
+def test_seeds_table_and_plot_with_an_arm_measured_on_one_seed_only(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from ltk.experiment import PREF_ARM, seed_spread
+
+    seed0 = [_row("base", "base", 2.0, 1.0), _row("cpt-en0", "cpt", 1.6, 1.3), _row("sft-16", "sft", 1.7, 1.0, tier=16),
+             _row(PREF_ARM, "pref", 1.7, 1.0, tier=16)]  # fmt: skip
+    seed1 = [
+        _row("base", "base", 2.0, 1.0),
+        _row("cpt-en0", "cpt", 1.7, 1.2),
+        _row("sft-16", "sft", 1.8, 1.1, tier=16),
+    ]
+    result = {
+        "date": "2026-12-01", "machine": "2-core CPU", "scale": asdict(SCALES["tiny"]), "seed": 0, "seeds": [0, 1],
+        "base_model": "embedded:smollm2-135m", "langpack": "ny", "rows": seed0, "findings": findings(seed0),
+        "total_seconds": 60.0, "per_seed": {"1": {"rows": seed1, "failed": {}}},
+        "spread": seed_spread({0: seed0, 1: seed1}),
+    }  # fmt: skip
+    md = render_markdown(result)
+    assert "| sft+pref | 1.7000 (one seed only) |" in md and "1.6500 ± 0.0707 (1.6000-1.7000, 2 seeds)" in md
+    # Without --with-pref the cached first-seed pref arm is reused, and only then: the command says so.
+    assert "`ltk experiment --scale tiny --seeds 0,1`" in md
+    result["per_seed"]["1"]["rows"] = [*seed1, _row(PREF_ARM, "pref", 1.8, 1.1, tier=16)]
+    assert "--with-pref --seeds 0,1" in render_markdown(result)
+    png = plot(result, tmp_path / "findings-seeds.png")  # other seeds drawn over the first seed's bars
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
 def test_arms_cover_the_study() -> None:
     names = [a.name for a in arms_for(SCALES["full"])]
     assert names == ["base", "cpt-en0", "cpt-en25", "cpt-en25-vocab+", "sft-64", "sft-256", "sft-1024"]
