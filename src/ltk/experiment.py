@@ -1093,8 +1093,8 @@ def run_experiment(
     suffix = "" if sc.name == "full" else f"-{sc.name}"
     if len(seeds) > 1:
         suffix += "-seeds"
-    if pref_tier is not None and pref_tier != max(sc.tiers):
-        suffix += f"-pref{pref_tier}"
+    if result["pref_tier"] != max(sc.tiers):  # stage 3 on another tier: keep the headline table as it is
+        suffix += f"-pref{result['pref_tier']}"
     json_path, md_path = out / f"results{suffix}.json", out / f"results{suffix}.md"
     png = plot(result, out / f"findings{suffix}.png")
     text = render_markdown(result).replace("(findings.png)", f"({png.name})")
