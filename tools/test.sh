@@ -2,6 +2,9 @@
 # The test command: sets up .venv (see tools/setup.sh) and runs the whole test suite offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The whole run needs ~10 GB free (two virtual environments, test assets, the largest test's models);
+# say how much there is, so a "No space left on device" in the log is explained at the top.
+df -h . "${TMPDIR:-/tmp}" >&2 || true
 bash tools/setup.sh
 . .venv/bin/activate
 # The Ray executor test needs ray; the quickstart setup leaves it out (large, only for clusters).
