@@ -2,7 +2,7 @@
 # The test command: sets up .venv (see tools/setup.sh) and runs the whole test suite offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The whole run needs ~10 GB free (two virtual environments, test assets, the largest test's models);
+# The whole run needs ~12 GB free (two virtual environments and test assets 7.6 GB, temp files up to 3.5 GB);
 # say how much there is, so a "No space left on device" in the log is explained at the top.
 df -h . "${TMPDIR:-/tmp}" >&2 || true
 bash tools/setup.sh
