@@ -857,6 +857,13 @@ def plot(result: dict[str, Any], path: Path) -> Path:
         axes[1].legend()
     cs_rows = [r for r in rows if r["codeswitch_answers"] is not None]
     cs = [(r["arm"], r["codeswitch_answers"]) for r in cs_rows]
+    # Stage 3 on another tier than the largest (--pref-tier) names that tier: the sft+pref bar alone would
+    # read as the headline's stage 3, and both plots could come out identical.
+    largest = max(result["scale"]["tiers"])
+    cs_labels = [
+        f"sft-{r['tier']}+pref" if r["arm"] == PREF_ARM and r["tier"] != largest else r["arm"]
+        for r in cs_rows
+    ]
     axes[2].bar(
         range(len(cs)), [100 * v for _, v in cs], yerr=_yerr(cs_rows, "codeswitch_answers", 100), capsize=3
     )
@@ -865,7 +872,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     )
     # Eight arm names side by side overlap unless slanted and anchored at their right end.
     seed_dots(axes[2], {a: i for i, (a, _) in enumerate(cs)}, "codeswitch_answers", 100)
-    axes[2].set_xticks(range(len(cs)), [a for a, _ in cs], rotation=40, ha="right", rotation_mode="anchor")
+    axes[2].set_xticks(range(len(cs)), cs_labels, rotation=40, ha="right", rotation_mode="anchor")
     axes[2].set_ylabel("% of answers that code-switch")
     axes[2].set_title("Code-switching\n(band: the study's 2-5%; bars: 95% Wilson)")
     title = f"ltk experiment, scale {result['scale']['name']} (seed {result['seed']})"

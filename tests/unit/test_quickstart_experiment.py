@@ -226,6 +226,15 @@ def test_markdown_and_plot(tmp_path: Path) -> None:
     assert "--pref-tier" not in render_markdown(result)
     png = plot(result, tmp_path / "findings.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    # The plot of stage 3 on a smaller tier names that tier: same numbers, different picture (and the same
+    # input twice gives the same bytes, so the difference is the label).
+    low, high = min(SCALES["tiny"].tiers), max(SCALES["tiny"].tiers)
+    pictures = []
+    for name, tier in (("a", high), ("b", high), ("c", low)):
+        result["rows"] = [*rows, _row("sft+pref", "pref", 1.7, 1.0, tier=tier)]
+        pictures.append(plot(result, tmp_path / f"pref-{name}.png").read_bytes())
+    assert pictures[0] == pictures[1] and pictures[2] != pictures[0]
+    result["rows"] = rows
     text = render_headline({"base": {"target_bpb": 2.0, "english_bpb": 1.0, "codeswitch_answers": 0.25,
                                      "chrf_to_target": 9.5}}, "Chichewa")  # fmt: skip
     assert "2.0000" in text and "25%" in text and "[brackets]" not in text
